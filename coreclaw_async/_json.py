@@ -1,0 +1,45 @@
+"""JSON encoding and lenient decoding; uses orjson when it is importable."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from types import ModuleType
+from typing import Any
+
+
+def _optional(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        return None
+
+
+_orjson = _optional("orjson")  # the optional "speedups" extra
+
+HAS_ORJSON = _orjson is not None
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialise ``obj`` to compact UTF-8 JSON bytes."""
+    if _orjson is not None:
+        out: bytes = _orjson.dumps(obj)
+        return out
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(raw: bytes) -> Any:
+    """Parse JSON bytes, leniently.
+
+    CoreClaw has been seen to put raw control characters inside strings (spec section 3.4)
+    and ids beyond 64 bits; strict parsers reject both, so a failed fast parse falls back
+    to the standard library with ``strict=False``. Raises ``ValueError`` if the body is
+    not JSON at all.
+    """
+    if _orjson is not None:
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
+    text = raw.decode("utf-8", errors="replace")
+    return json.loads(text, strict=False)
