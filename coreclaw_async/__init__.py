@@ -12,6 +12,8 @@ Start here::
 
 from __future__ import annotations
 
+import logging as _logging
+
 from ._client import AsyncCoreClaw
 from ._retry import RetryPolicy
 from ._session import ClientStats
@@ -45,6 +47,9 @@ from .errors import (
 )
 from .models import TaskRun, TaskRunRequest
 from .resources import AsyncTasks
+
+# A library never configures logging; without this, warnings would reach stderr by default.
+_logging.getLogger("coreclaw_async").addHandler(_logging.NullHandler())
 
 __all__ = [
     "APIConnectionError",
