@@ -8,6 +8,7 @@ percentiles and how many TCP connections the server saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -106,10 +107,8 @@ async def run_demo(
                 await asyncio.gather(*(launch(i) for i in range(runs)))
             finally:
                 ticker.cancel()
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     await ticker
-                except asyncio.CancelledError:
-                    pass
             elapsed = time.perf_counter() - t_start
             progress.render(final=True)
             stats = client.stats

@@ -185,7 +185,8 @@ async def test_html_502_on_a_start_keeps_the_decode_error_as_cause(
     cause = info.value.__cause__
     assert isinstance(cause, ResponseDecodeError)
     assert cause.http_status == 502
-    assert cause.body is not None and "<html" in cause.body.lower()
+    assert cause.body is not None
+    assert "<html" in cause.body.lower()
 
 
 async def test_control_characters_in_the_body_are_decoded(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
