@@ -44,9 +44,7 @@ def new_ulid(timestamp_ms: int | None = None, randomness: bytes | None = None) -
 
 def is_ulid(text: str) -> bool:
     """Return True if ``text`` is a canonical (upper-case) 26-character ULID."""
-    return (
-        len(text) == 26 and text[0] in "01234567" and all(char in _DECODE for char in text)
-    )
+    return len(text) == 26 and text[0] in "01234567" and all(char in _DECODE for char in text)
 
 
 def ulid_timestamp_ms(text: str) -> int:

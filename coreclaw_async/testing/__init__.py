@@ -1,0 +1,28 @@
+"""Test helpers for code that talks to CoreClaw: an in-process fake of the v1 HTTP API.
+
+`FakeCoreClaw` serves the documented v1 endpoints over real HTTP on 127.0.0.1, keeps a
+ledger of every run created, counts requests and TCP connections, and injects faults
+(`Fault`) on demand. It is written from the API reference as wire JSON and imports nothing
+from the client, so a client bug cannot be mirrored by the fake.
+
+pytest users get a ready fixture with ``pytest_plugins = ["coreclaw_async.testing.pytest_plugin"]``.
+Run it standalone with ``python -m coreclaw_async.testing --port 8080``.
+"""
+
+from __future__ import annotations
+
+from ._fake import FakeCoreClaw
+from ._faults import Fault
+from ._records import FakeRun, FakeTask, FakeWorker, RunState
+from ._ulid import is_ulid, new_ulid
+
+__all__ = [
+    "FakeCoreClaw",
+    "FakeRun",
+    "FakeTask",
+    "FakeWorker",
+    "Fault",
+    "RunState",
+    "is_ulid",
+    "new_ulid",
+]

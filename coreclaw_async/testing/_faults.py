@@ -1,0 +1,84 @@
+"""Faults the fake can inject, and the rules that schedule them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = ["AFTER_FAULTS", "Fault", "FaultRule"]
+
+
+class Fault(str, enum.Enum):
+    """A misbehaviour to inject with `FakeCoreClaw.inject`.
+
+    Faults apply to authenticated requests whose parameters are valid. "Before" faults act
+    before the endpoint does anything (nothing is created); "after" faults act once the
+    endpoint has done its work (a started run exists in the ledger).
+    """
+
+    RATE_LIMIT = "rate_limit"
+    """Envelope 4290 with HTTP 429 (plus ``Retry-After`` if ``retry_after`` is given)."""
+    RATE_LIMIT_V2 = "rate_limit_v2"
+    """Envelope 13000 "too many requests" with HTTP 429."""
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    """Envelope 30003 (plan concurrency reached), HTTP 200."""
+    HTTP_502_HTML = "http_502_html"
+    """An nginx HTML error page with status 502."""
+    HTTP_503_HTML = "http_503_html"
+    """An nginx HTML error page with status 503."""
+    HTTP_504_HTML = "http_504_html"
+    """An nginx HTML error page with status 504."""
+    SERVER_ERROR = "server_error"
+    """Envelope 5000 with HTTP 500; nothing created."""
+    SERVER_ERROR_AFTER_CREATE = "server_error_after_create"
+    """The endpoint runs (a run is created), then envelope 5000 with HTTP 500 is answered."""
+    DROP_BEFORE_CREATE = "drop_before_create"
+    """The TCP connection is closed without an answer; nothing created."""
+    DROP_AFTER_CREATE = "drop_after_create"
+    """The endpoint runs (a run is created), then the connection is closed without an answer."""
+    SLOW = "slow"
+    """Sleep ``delay`` seconds, then handle the request normally."""
+    CONTROL_CHARS = "control_chars"
+    """The success body carries raw control characters inside a JSON string."""
+    TRUNCATED = "truncated"
+    """The success body is cut in half (Content-Length matches the cut body)."""
+    NOT_ENVELOPE = "not_envelope"
+    """HTTP 200 with JSON that is not an envelope (``{"ok": true}``); nothing created."""
+
+
+AFTER_FAULTS = frozenset(
+    {
+        Fault.SERVER_ERROR_AFTER_CREATE,
+        Fault.DROP_AFTER_CREATE,
+        Fault.CONTROL_CHARS,
+        Fault.TRUNCATED,
+    }
+)
+
+
+@dataclass(eq=False)
+class FaultRule:
+    """One `inject` call: which fault, how often, on which path."""
+
+    fault: Fault
+    remaining: int | None
+    """Applications left; None = unlimited."""
+    probability: float
+    path: str | None
+    """Exact path, a prefix ending in ``*``, or None for every ``/api/`` endpoint."""
+    retry_after: float | None
+    delay: float
+
+    @property
+    def after(self) -> bool:
+        """True if the fault acts after the endpoint did its work."""
+        return self.fault in AFTER_FAULTS
+
+    def matches(self, path: str) -> bool:
+        """Return True if this rule targets ``path``."""
+        pattern = self.path
+        if pattern is None:
+            return path.startswith("/api/")
+        if pattern.endswith("*"):
+            return path.startswith(pattern[:-1])
+        return path == pattern

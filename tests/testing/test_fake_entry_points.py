@@ -1,0 +1,95 @@
+"""`python -m coreclaw_async.testing` and the pytest plugin, each run as a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import aiohttp
+
+from coreclaw_async.testing import is_ulid
+
+
+async def test_module_serves_until_sigterm_and_prints_its_coordinates() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coreclaw_async.testing",
+        "--port",
+        "0",
+        "--api-key",
+        "scraper_api_bench",
+        "--tasks",
+        "2",
+        "--latency",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip() for _ in range(3)]
+        settings = dict(line.split("=", 1) for line in lines)
+        assert settings["CORECLAW_API_KEY"] == "scraper_api_bench"
+        slugs = settings["CORECLAW_TASK_SLUGS"].split(",")
+        assert len(slugs) == 2
+        assert all(is_ulid(slug) for slug in slugs)
+        url = settings["CORECLAW_BASE_URL"]
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                url + "/api/v1/task/run",
+                json={"task_slug": slugs[0], "callback_url": "https://cb.example.com"},
+                headers={"api-key": "scraper_api_bench"},
+            ) as resp,
+        ):
+            assert (await resp.json())["code"] == 0
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0, stderr.decode()
+
+
+def test_pytest_plugin_provides_a_started_fake(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "filterwarnings = error\naddopts = --strict-markers\n"
+    )
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["coreclaw_async.testing.pytest_plugin"]\n')
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            import aiohttp
+            import pytest
+
+            async def test_default(coreclaw_fake):
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(coreclaw_fake.url + "/api/proxy/region") as resp:
+                        assert (await resp.json())["code"] == 0
+                assert len(coreclaw_fake.task_slugs) == 3
+
+            @pytest.mark.coreclaw_fake(tasks=1, api_key="scraper_api_marked")
+            async def test_marker(coreclaw_fake):
+                assert coreclaw_fake.api_key == "scraper_api_marked"
+                assert len(coreclaw_fake.task_slugs) == 1
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
