@@ -6,7 +6,9 @@ import os
 from types import TracebackType
 
 import aiohttp
+import attrs
 
+from . import _v1
 from ._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
@@ -20,9 +22,24 @@ from ._retry import RetryPolicy
 from ._session import ClientStats, SessionManager
 from ._validation import require_callback_url
 from .errors import InvalidParameterError
+from .models.account import ProxyRegion
+from .resources.account import AsyncAccount
+from .resources.runs import AsyncRuns
 from .resources.tasks import AsyncTasks
+from .resources.workers import AsyncWorkers
 
 __all__ = ["AsyncCoreClaw"]
+
+
+def _retry_policy(
+    retry: RetryPolicy | None, max_retries: int | None, wait_for_capacity: bool | None
+) -> RetryPolicy:
+    policy = retry if retry is not None else RetryPolicy()
+    if max_retries is not None:
+        policy = attrs.evolve(policy, max_retries=max_retries)
+    if wait_for_capacity is not None:
+        policy = attrs.evolve(policy, wait_for_capacity=wait_for_capacity)
+    return policy
 
 
 class AsyncCoreClaw:
@@ -41,9 +58,12 @@ class AsyncCoreClaw:
         max_connections: size of the connection pool, which also bounds requests in flight.
         pool_timeout: how long a call may wait for a free connection before it fails as
             not sent (``APITimeoutError`` with ``outcome == "not_sent"``).
-        max_retries: retries per call for failures that are safe to retry.
+        max_retries: retries per call for failures that are safe to retry (default 2, or
+            the ``retry`` policy's).
         max_rate: optional cap on requests per second across the whole client.
         wait_for_capacity: retry run starts refused with 30003 (plan concurrency full).
+        retry: a ``RetryPolicy`` for backoff timings; ``max_retries`` and
+            ``wait_for_capacity``, when given, override its fields.
         session: an ``aiohttp.ClientSession`` to use as is; it is never closed by us.
         user_agent: replaces the default ``coreclaw-async/<version> ...`` User-Agent.
 
@@ -62,13 +82,20 @@ class AsyncCoreClaw:
         timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         pool_timeout: float = DEFAULT_POOL_TIMEOUT,
-        max_retries: int = 2,
+        max_retries: int | None = None,
         max_rate: float | None = None,
-        wait_for_capacity: bool = False,
+        wait_for_capacity: bool | None = None,
+        retry: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
+        if api_key is not None and (
+            not api_key.isprintable() or api_key != api_key.strip() or not api_key.isascii()
+        ):
+            # Typically a key read from a file with its trailing newline; aiohttp would refuse
+            # the header later with a bare ValueError.
+            raise InvalidParameterError("api_key", "must be printable ASCII without surrounding white space")
         base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
         if not base_url.startswith(("http://", "https://")):
             raise InvalidParameterError("base_url", f"must be an http(s) URL, got {base_url!r}")
@@ -81,7 +108,7 @@ class AsyncCoreClaw:
             raise InvalidParameterError("pool_timeout", "must be positive")
         if max_connections < 1:
             raise InvalidParameterError("max_connections", "must be at least 1")
-        if max_retries < 0:
+        if max_retries is not None and max_retries < 0:
             raise InvalidParameterError("max_retries", "must not be negative")
         if max_rate is not None and max_rate <= 0:
             raise InvalidParameterError("max_rate", "must be positive")
@@ -94,12 +121,18 @@ class AsyncCoreClaw:
             pool_timeout=pool_timeout,
             max_connections=max_connections,
             max_rate=max_rate,
-            retry=RetryPolicy(max_retries=max_retries, wait_for_capacity=wait_for_capacity),
+            retry=_retry_policy(retry, max_retries, wait_for_capacity),
             session=session,
             user_agent=user_agent,
         )
         self.tasks = AsyncTasks(self._session, callback_url=callback_url)
         """Saved Tasks: ``await client.tasks.run(task_slug)``."""
+        self.runs = AsyncRuns(self._session, callback_url=callback_url)
+        """Runs: ``get``, ``list``, ``results``, ``log``, ``export``, ``download``, ``wait``, ``rerun``..."""
+        self.workers = AsyncWorkers(self._session, callback_url=callback_url)
+        """Workers: ``run``, ``get`` (input schema), ``search`` (store), ``abort``."""
+        self.account = AsyncAccount(self._session, callback_url=callback_url)
+        """The account behind the key: ``await client.account.info()``."""
 
     @property
     def base_url(self) -> str:
@@ -120,6 +153,19 @@ class AsyncCoreClaw:
     def closed(self) -> bool:
         """Whether :meth:`aclose` has been called."""
         return self._session.closed
+
+    async def proxy_regions(
+        self, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> list[ProxyRegion]:
+        """Return the proxy exit regions a run can use (``GET /api/proxy/region``; no key needed).
+
+        Pass a region's ``code`` as ``proxy_region=`` to ``workers.run``.
+
+        Example::
+
+            codes = [region.code for region in await client.proxy_regions()]
+        """
+        return await self._session.call(_v1.PROXY_REGIONS, None, timeout=timeout, max_retries=max_retries)
 
     async def aclose(self) -> None:
         """Close the connection pool. Idempotent; a session you passed in stays open."""

@@ -23,7 +23,7 @@ from .errors import (
     error_class_for_code,
 )
 
-__all__ = ["body_excerpt", "redact", "error_from_envelope", "parse_retry_after", "unwrap"]
+__all__ = ["body_excerpt", "error_from_envelope", "parse_retry_after", "redact", "unwrap"]
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -36,7 +36,10 @@ def redact(text: str, secret: str | None) -> str:
 
 def body_excerpt(raw: bytes, secret: str | None = None) -> str:
     """The start of a body as text, for error messages, with ``secret`` blanked out."""
-    return redact(raw[:BODY_EXCERPT_LIMIT].decode("utf-8", errors="replace"), secret)
+    # Redact before cutting, so a key straddling the limit cannot leak its first characters.
+    extra = len(secret) if secret else 0
+    text = redact(raw[: BODY_EXCERPT_LIMIT + extra].decode("utf-8", errors="replace"), secret)
+    return text[:BODY_EXCERPT_LIMIT]
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -49,7 +52,7 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
         seconds = when.timestamp() - time.time()
     if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf

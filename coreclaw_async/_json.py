@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from types import ModuleType
 from typing import Any
 
@@ -36,10 +37,17 @@ def loads(raw: bytes) -> Any:
     to the standard library with ``strict=False``. Raises ``ValueError`` if the body is
     not JSON at all.
     """
-    if _orjson is not None:
+    # orjson turns integers beyond 64 bits into floats; such bodies take the exact path.
+    if _orjson is not None and _HUGE_INT.search(raw) is None:
         try:
             return _orjson.loads(raw)
         except _orjson.JSONDecodeError:
             pass
     text = raw.decode("utf-8", errors="replace")
-    return json.loads(text, strict=False)
+    try:
+        return json.loads(text, strict=False)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+_HUGE_INT = re.compile(rb"\d{20}")
