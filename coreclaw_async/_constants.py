@@ -36,3 +36,68 @@ REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-coreclaw-request-id")
 
 # Logger every message of the library goes to.
 LOGGER_NAME = "coreclaw_async"
+
+# -- runs, results and pagination -------------------------------------------------------
+
+# Rows per `run/list` and `run/result/list` page when iterating; the spec documents no maximum
+# and the official clients page by 100 (spec sections 2.5, 2.7, 7.2).
+DEFAULT_RUN_PAGE_SIZE = 100
+DEFAULT_RESULT_PAGE_SIZE = 100
+
+# Safety bound on pages fetched by one iterator (1,000,000 rows at 100 per page); a server
+# that never signals the end cannot keep an iterator going forever.
+DEFAULT_MAX_PAGES = 10_000
+
+# Key of the internal per-row id in result rows (spec section 2.7); used to recognise a
+# page the server repeated because it ignored page_index.
+ROW_ID_KEY = "__coreclaw_data_id__"
+
+# -- waiting for a run ------------------------------------------------------------------
+
+# runs.wait gives up after this long (its own deadline, not the per-call one); a Worker's
+# default container limit is 1800 s and a run may sit in "ready" before it starts.
+DEFAULT_WAIT_TIMEOUT = 3600.0
+
+# First status check after the immediate one comes this soon, then the gap grows by
+# WAIT_BACKOFF_FACTOR up to the poll interval (v2 docs: first check after ~2 s, then 5-15 s).
+WAIT_FIRST_DELAY = 1.0
+WAIT_BACKOFF_FACTOR = 1.6
+DEFAULT_POLL_INTERVAL = 10.0
+
+# Each gap is scaled by a random factor in [1 - WAIT_JITTER, 1 + WAIT_JITTER] so many
+# waiters do not poll in lockstep.
+WAIT_JITTER = 0.2
+
+# A run showing status 5 (aborting) is polled this much longer, then returned as it is:
+# v1 has no separate "aborted" value and a run may stay "aborting" indefinitely (spec section 1).
+DEFAULT_ABORT_GRACE = 30.0
+
+# -- exports and downloads --------------------------------------------------------------
+
+# Formats v2 export accepts; v1 documents only csv and json (spec section 2.9).
+EXPORT_FORMATS = ("csv", "json", "jsonl", "xlsx", "xls", "xml", "html", "rss")
+DEFAULT_EXPORT_FORMAT = "json"
+
+# One deadline for a whole download (all bytes); a large export can take minutes.
+DEFAULT_DOWNLOAD_TIMEOUT = 600.0
+
+# A download fails when no byte arrives for this long, even within its overall deadline.
+DOWNLOAD_READ_TIMEOUT = 60.0
+
+# Bytes read from the socket and written to the destination at a time.
+DOWNLOAD_CHUNK_SIZE = 64 * 1024
+
+# -- Workers ----------------------------------------------------------------------------
+
+# `input.parameters.system` defaults, as `/api/scraper` shows them (spec sections 2.1, 2.3).
+DEFAULT_CPUS = 0.125
+DEFAULT_MEMORY_MB = 512
+DEFAULT_EXECUTE_LIMIT_SECONDS = 1800
+MEMORY_CHOICES_MB = (512, 1024, 2048, 4096, 8192, 16384)
+
+# The synchronous result window of `scraper/run`: default size 10, at most 1000 rows.
+SYNC_RESULT_PAGE_SIZE = 10
+SYNC_RESULT_MAX_PAGE_SIZE = 1000
+
+# `/api/store` returns this many Workers unless asked otherwise (spec section 2.4).
+DEFAULT_STORE_LIMIT = 10

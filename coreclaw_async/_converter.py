@@ -1,22 +1,40 @@
 """The one cattrs converter that turns models into JSON-ready data and back.
 
 ``converter`` is lenient (unknown fields in responses are ignored, unknown enum values are
-kept); ``strict_converter`` rejects both and is used by our own tests against every
-documented example body. Every hook is registered here, at import time.
+kept, numbers sent as strings are accepted); ``strict_converter`` rejects all three and is
+used by our own tests against every documented example body. Every hook is registered
+here, at import time.
+
+Wire rules applied to the models (spec section 1): money is ``Decimal`` (read from the
+string the API sends), timestamps are aware UTC ``datetime`` read from Unix seconds or
+milliseconds as each field declares, with ``0`` meaning "not set" (``None``); integers stay
+Python ints (never floats, so ids beyond 2**53 are exact); result rows stay plain dicts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import attrs
 from cattrs import Converter
-from cattrs.gen import make_dict_unstructure_fn
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from ._json import HAS_ORJSON
 from .models._base import RequestModel
+from .models._fields import CODEC, ENUM, EXTRA, UNIT, WIRE
+from .models.workers import SystemParameters, WorkerInput
 
 __all__ = ["converter", "make_converter", "strict_converter"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MODELS_PACKAGE = __package__ + ".models."
+_LEGACY_MEMORY_KEY = "memory_bytes"
+_EXACT_FLOAT_INT = 2**53
+
+Hook = Callable[[Any, Any], Any]
 
 
 def _new_base(*, forbid_extra_keys: bool) -> Converter:
@@ -33,13 +51,268 @@ def _is_request_model(cls: Any) -> bool:
     return isinstance(cls, type) and issubclass(cls, RequestModel) and attrs.has(cls)
 
 
+def _is_response_model(cls: Any) -> bool:
+    return (
+        isinstance(cls, type)
+        and attrs.has(cls)
+        and cls.__module__.startswith(_MODELS_PACKAGE)
+        and not issubclass(cls, RequestModel)
+    )
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+# -- scalars -----------------------------------------------------------------------------
+
+
+def _scalar_hooks(strict: bool) -> dict[type, Hook]:
+    """Structure hooks for the scalar types: exact types when strict, JSON-ish coercions when lenient."""
+
+    def to_int(value: Any, _: Any = None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return int(value)
+        if not strict:
+            # Only floats that are exact: beyond 2**53 a float has already lost digits.
+            if isinstance(value, float) and value.is_integer() and abs(value) <= _EXACT_FLOAT_INT:
+                return int(value)
+            if isinstance(value, str):
+                try:
+                    return int(value.strip())
+                except ValueError:
+                    pass
+        raise ValueError(f"expected an integer, got {_kind(value)} {value!r:.40}")
+
+    def to_float(value: Any, _: Any = None) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if not strict and isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        raise ValueError(f"expected a number, got {_kind(value)} {value!r:.40}")
+
+    def to_str(value: Any, _: Any = None) -> str:
+        if isinstance(value, str):
+            return value
+        # Numbers are not turned into strings even when lenient: a numeric slug is a server bug.
+        raise ValueError(f"expected a string, got {_kind(value)} {value!r:.40}")
+
+    def to_bool(value: Any, _: Any = None) -> bool:
+        if isinstance(value, bool):
+            return value
+        if not strict:
+            if value in (0, 1) and isinstance(value, int):
+                return bool(value)
+            if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+                return value.strip().lower() in ("true", "1")
+        raise ValueError(f"expected a boolean, got {_kind(value)} {value!r:.40}")
+
+    def to_decimal(value: Any, _: Any = None) -> Decimal:
+        # The API sends money as a decimal string; numbers are accepted only when lenient.
+        if isinstance(value, str):
+            text = value.strip()
+        elif not strict and isinstance(value, (int, float)) and not isinstance(value, bool):
+            text = repr(value)
+        else:
+            raise ValueError(f"expected a decimal string, got {_kind(value)} {value!r:.40}")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r:.40}") from None
+        if not number.is_finite():
+            raise ValueError(f"not a finite decimal number: {value!r:.40}")
+        return number
+
+    return {int: to_int, float: to_float, str: to_str, bool: to_bool, Decimal: to_decimal}
+
+
+# -- field codecs ------------------------------------------------------------------------
+
+
+def _timestamp_hooks(unit: str, to_int: Hook, strict: bool) -> tuple[Hook, Callable[[Any], Any]]:
+    step = timedelta(milliseconds=1) if unit == "ms" else timedelta(seconds=1)
+
+    def structure(value: Any, _: Any) -> datetime | None:
+        if value is None and not strict:
+            return None
+        number = to_int(value, int)
+        if number == 0:
+            return None
+        try:
+            moment: datetime = _EPOCH + number * step
+            return moment
+        except OverflowError:
+            raise ValueError(f"timestamp out of range: {number}") from None
+
+    def unstructure(value: datetime | None) -> int:
+        if value is None:
+            return 0
+        return (value - _EPOCH) // step
+
+    return structure, unstructure
+
+
+def _rows_hook(value: Any, _: Any) -> tuple[dict[str, Any], ...]:
+    # Rows are dynamic JSON objects; they are kept as they came, without a copy per key.
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"expected a list of rows, got {_kind(value)}")
+    for index, row in enumerate(value):
+        if not isinstance(row, dict):
+            raise ValueError(f"row {index} is not a JSON object but {_kind(row)}")
+    return tuple(value)
+
+
+def _enum_code_hook(enum_cls: Any, to_int: Hook, strict: bool) -> Hook:
+    known = frozenset(member.value for member in enum_cls if member.name != "UNKNOWN")
+
+    def structure(value: Any, _: Any) -> int:
+        number: int = to_int(value, int)
+        if strict and number not in known:
+            raise ValueError(f"{number} is not a known {enum_cls.__name__} value {sorted(known)}")
+        return number
+
+    return structure
+
+
+# -- model hooks -------------------------------------------------------------------------
+
+
+def _model_hooks(conv: Converter, strict: bool, scalars: dict[type, Hook]) -> tuple[Any, Any]:
+    """Hook factories for every response model, driven by the field metadata of ``models._fields``."""
+    to_int = scalars[int]
+
+    def field_hooks(field: attrs.Attribute[Any]) -> tuple[Hook | None, Callable[[Any], Any] | None]:
+        meta = field.metadata
+        codec = meta.get(CODEC)
+        if codec == "timestamp":
+            return _timestamp_hooks(meta[UNIT], to_int, strict)
+        if codec == "rows":
+            return _rows_hook, list
+        if ENUM in meta:
+            return _enum_code_hook(meta[ENUM], to_int, strict), None
+        return None, None
+
+    def structure_factory(cls: type) -> Hook:
+        overrides: dict[str, Any] = {}
+        known: set[str] = set()
+        extra_field: str | None = None
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            if field.metadata.get(EXTRA):
+                extra_field = field.name
+                overrides[field.name] = override(omit=True)
+                continue
+            key = field.metadata.get(WIRE, field.name)
+            known.add(key)
+            hook, _ = field_hooks(field)
+            kwargs: dict[str, Any] = {}
+            if key != field.name:
+                kwargs["rename"] = key
+            if hook is not None:
+                kwargs["struct_hook"] = hook
+            if kwargs:
+                overrides[field.name] = override(**kwargs)
+        base: Hook = make_dict_structure_fn(
+            cls, conv, _cattrs_forbid_extra_keys=strict and extra_field is None, **overrides
+        )
+        if extra_field is None:
+            return base
+        name = extra_field
+
+        def structure_with_extras(obj: Any, target: Any) -> Any:
+            model = base(obj, target)
+            unknown = {key: value for key, value in obj.items() if key not in known}
+            return attrs.evolve(model, **{name: unknown}) if unknown else model
+
+        return structure_with_extras
+
+    def unstructure_factory(cls: type) -> Callable[[Any], Any]:
+        overrides: dict[str, Any] = {}
+        extra_field: str | None = None
+        for field in attrs.fields(cls):
+            if not field.init:
+                continue
+            if field.metadata.get(EXTRA):
+                extra_field = field.name
+                overrides[field.name] = override(omit=True)
+                continue
+            key = field.metadata.get(WIRE, field.name)
+            _, hook = field_hooks(field)
+            kwargs: dict[str, Any] = {}
+            if key != field.name:
+                kwargs["rename"] = key
+            if hook is not None:
+                kwargs["unstruct_hook"] = hook
+            if kwargs:
+                overrides[field.name] = override(**kwargs)
+        base: Callable[[Any], Any] = make_dict_unstructure_fn(cls, conv, **overrides)
+        if extra_field is None:
+            return base
+        name = extra_field
+
+        def unstructure_with_extras(obj: Any) -> dict[str, Any]:
+            data = dict(getattr(obj, name))
+            data.update(base(obj))
+            return data
+
+        return unstructure_with_extras
+
+    return structure_factory, unstructure_factory
+
+
 def make_converter(*, strict: bool = False) -> Converter:
     """Build a converter with every coreclaw-async hook registered.
 
-    ``strict=True`` forbids unknown keys in responses (and, through the model hooks,
-    unknown enum values).
+    ``strict=True`` forbids unknown keys in responses, unknown enum values (such as a run
+    status other than 1-5) and loosely typed scalars (an int sent as a string, a number
+    where the API sends a decimal string).
     """
     conv = _new_base(forbid_extra_keys=strict)
+    scalars = _scalar_hooks(strict)
+    for cls, hook in scalars.items():
+        conv.register_structure_hook(cls, hook)
+    conv.register_unstructure_hook(Decimal, str)
+
+    structure_factory, unstructure_factory = _model_hooks(conv, strict, scalars)
+    conv.register_structure_hook_factory(_is_response_model, structure_factory)
+    conv.register_unstructure_hook_factory(_is_response_model, unstructure_factory)
+
+    # `/api/scraper` has sent the memory size as `memory_bytes` (still MB); both land in `memory`.
+    system_structure = structure_factory(SystemParameters)
+
+    def structure_system(obj: Any, target: Any) -> SystemParameters:
+        if isinstance(obj, Mapping) and _LEGACY_MEMORY_KEY in obj:
+            obj = dict(obj)
+            legacy = obj.pop(_LEGACY_MEMORY_KEY)
+            obj.setdefault("memory", legacy)
+        result: SystemParameters = system_structure(obj, target)
+        return result
+
+    conv.register_structure_hook(SystemParameters, structure_system)
+
+    def unstructure_system(system: SystemParameters) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "cpus": system.cpus,
+            "memory": system.memory,
+            "execute_limit_time_seconds": system.execute_limit_time_seconds,
+            "max_total_charge": system.max_total_charge,
+            "max_total_traffic": system.max_total_traffic,
+        }
+        if system.proxy_region is not None:
+            data["proxy_region"] = system.proxy_region
+        return data
+
+    conv.register_unstructure_hook(SystemParameters, unstructure_system)
+
+    def unstructure_input(value: WorkerInput) -> dict[str, Any]:
+        return {"parameters": {"system": unstructure_system(value.system), "custom": dict(value.custom)}}
+
+    conv.register_unstructure_hook(WorkerInput, unstructure_input)
+
     # Requests leave out optional fields that are unset, as the official clients do.
     conv.register_unstructure_hook_factory(
         _is_request_model,

@@ -7,7 +7,13 @@ from urllib.parse import urlsplit
 
 from .errors import InvalidParameterError
 
-__all__ = ["require_callback_url", "require_slug"]
+__all__ = [
+    "require_callback_url",
+    "require_int",
+    "require_number",
+    "require_optional_slug",
+    "require_slug",
+]
 
 
 def require_slug(field: str, value: Any) -> str:
@@ -39,3 +45,32 @@ def require_callback_url(field: str, value: Any) -> str:
     if any(ch.isspace() for ch in value):
         raise InvalidParameterError(field, f"must not contain white space: {value!r}")
     return value
+
+
+def require_optional_slug(field: str, value: Any) -> str | None:
+    """``None`` or a slug that passes :func:`require_slug`."""
+    return None if value is None else require_slug(field, value)
+
+
+def require_int(field: str, value: Any, *, minimum: int, maximum: int | None = None) -> int:
+    """Return ``value`` if it is an int (not a bool) within ``[minimum, maximum]``, else raise."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidParameterError(field, f"must be an integer, got {type(value).__name__}")
+    if value < minimum:
+        raise InvalidParameterError(field, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise InvalidParameterError(field, f"must be at most {maximum}, got {value}")
+    return value
+
+
+def require_number(field: str, value: Any, *, minimum: float, exclusive: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number above (or at) ``minimum``, else raise."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise InvalidParameterError(field, f"must be a number, got {type(value).__name__}")
+    number = float(value)
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidParameterError(field, f"must be finite, got {value!r}")
+    if number < minimum or (exclusive and number == minimum):
+        relation = "greater than" if exclusive else "at least"
+        raise InvalidParameterError(field, f"must be {relation} {minimum:g}, got {value!r}")
+    return number

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from .account import AsyncAccount
+from .runs import AsyncRuns
 from .tasks import AsyncTasks
+from .workers import AsyncWorkers
 
-__all__ = ["AsyncTasks"]
+__all__ = ["AsyncAccount", "AsyncRuns", "AsyncTasks", "AsyncWorkers"]

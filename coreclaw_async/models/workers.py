@@ -1,0 +1,212 @@
+"""Models of ``scraper/run``, ``/api/scraper`` and ``/api/store`` (spec sections 2.1, 2.3, 2.4, 5)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._constants import DEFAULT_CPUS, DEFAULT_EXECUTE_LIMIT_SECONDS, DEFAULT_MEMORY_MB
+from ._base import RequestModel
+from ._fields import meta
+from .runs import ResultPage
+
+__all__ = [
+    "InputProperty",
+    "InputSchema",
+    "StoreSearchRequest",
+    "StoreWorker",
+    "SystemParameters",
+    "Worker",
+    "WorkerDetailRequest",
+    "WorkerInput",
+    "WorkerParameters",
+    "WorkerRunRequest",
+    "WorkerRunSync",
+]
+
+
+@attrs.frozen(kw_only=True)
+class SystemParameters:
+    """The container settings of a Worker run (``input.parameters.system``).
+
+    Used both ways: ``Worker.parameters.system`` holds a Worker's defaults (read from
+    ``memory`` or the legacy ``memory_bytes``), and ``workers.run(system=...)`` sends it.
+
+    Attributes:
+        cpus: CPU cores (0.125, 0.25, 0.5, 1, 2, 4).
+        memory: MB, one of 512, 1024, 2048, 4096, 8192, 16384.
+        execute_limit_time_seconds: container timeout.
+        max_total_charge: USD cap, 0 = none.
+        max_total_traffic: MB cap, 0 = none.
+        proxy_region: ISO-3166 alpha-2 exit region; ``None`` leaves the server's default (US).
+    """
+
+    cpus: float = DEFAULT_CPUS
+    memory: int = DEFAULT_MEMORY_MB
+    execute_limit_time_seconds: int = DEFAULT_EXECUTE_LIMIT_SECONDS
+    max_total_charge: float = 0.0
+    max_total_traffic: float = 0.0
+    proxy_region: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WorkerInput:
+    """The input of a Worker run: the Worker's own fields (``custom``) and container settings (``system``).
+
+    Sent as ``{"parameters": {"system": {...}, "custom": {...}}}``. Build ``custom`` from
+    ``Worker.parameters.custom.properties`` (each ``name`` is a key); ``Worker.default_input()``
+    gives the Worker's defaults.
+
+    Example::
+
+        WorkerInput(custom={"startURLs": [{"url": "https://example.com"}]},
+                    system=SystemParameters(memory=1024))
+    """
+
+    custom: Mapping[str, Any] = attrs.field(factory=dict)
+    system: SystemParameters = attrs.field(factory=SystemParameters)
+
+
+@attrs.frozen
+class WorkerRunRequest(RequestModel):
+    """Body of ``scraper/run``: ``is_async`` is always sent, ``page_index``/``page_size`` only when sync."""
+
+    scraper_slug: str
+    is_async: bool
+    input: WorkerInput
+    version: str | None = None
+    callback_url: str | None = None
+    page_index: int | None = None
+    page_size: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WorkerRunSync:
+    """The answer of a synchronous ``scraper/run`` (``is_async=False``, spec section 5).
+
+    The server waits up to 5 minutes; if the run has not ended by then ``run_status`` is
+    ``"running"`` and the run goes on: poll it with ``runs.wait(run_slug)``.
+
+    Attributes:
+        run_slug: the run.
+        run_status: ``"completed"`` or ``"running"`` (v1 strings; kept raw).
+        error_message, result_message: texts from the server, ``""`` when none.
+        execution_start_timestamp, execution_end_timestamp: UTC datetimes (sent in ms); ``None`` if 0.
+        running_duration: seconds.
+        results: the window of result rows chosen by ``page_index``/``page_size``.
+    """
+
+    run_slug: str
+    run_status: str = ""
+    error_message: str = ""
+    result_message: str = ""
+    execution_start_timestamp: datetime | None = attrs.field(default=None, metadata=meta(unit="ms"))
+    execution_end_timestamp: datetime | None = attrs.field(default=None, metadata=meta(unit="ms"))
+    running_duration: int = 0
+    results: ResultPage | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """False if the server stopped waiting while the run still runs (``run_status == "running"``)."""
+        return self.run_status != "running"
+
+
+@attrs.frozen(kw_only=True)
+class InputProperty:
+    """One input field of a Worker (``parameters.custom.properties[]``).
+
+    ``extra`` keeps descriptor keys this version does not name (enum options, limits, ...).
+    """
+
+    name: str
+    type: str = ""
+    title: str = ""
+    editor: str = ""
+    default: Any = None
+    required: bool = False
+    description: str = ""
+    extra: Mapping[str, Any] = attrs.field(factory=dict, metadata=meta(extra=True))
+
+
+@attrs.frozen(kw_only=True)
+class InputSchema:
+    """The Worker-specific input form: ``properties``, optional ``description``, legacy ``split_by`` (``b``).
+
+    ``extra`` keeps keys this version does not name.
+    """
+
+    properties: tuple[InputProperty, ...] = ()
+    description: str = ""
+    split_by: str | None = attrs.field(default=None, metadata=meta(wire="b"))
+    extra: Mapping[str, Any] = attrs.field(factory=dict, metadata=meta(extra=True))
+
+
+@attrs.frozen(kw_only=True)
+class WorkerParameters:
+    """``parameters`` of a Worker: container defaults (``system``) and the input form (``custom``)."""
+
+    system: SystemParameters = attrs.field(factory=SystemParameters)
+    custom: InputSchema = attrs.field(factory=InputSchema)
+
+
+@attrs.frozen(kw_only=True)
+class Worker:
+    """A Worker and its live input schema (``GET /api/scraper``).
+
+    Attributes:
+        version: the latest version (pass it as ``version=`` to pin runs).
+        readme: Markdown.
+        parameters: container defaults and input form.
+    """
+
+    version: str = ""
+    readme: str = ""
+    parameters: WorkerParameters = attrs.field(factory=WorkerParameters)
+
+    @property
+    def system(self) -> SystemParameters:
+        """The Worker's default container settings."""
+        return self.parameters.system
+
+    @property
+    def properties(self) -> tuple[InputProperty, ...]:
+        """The Worker's input fields."""
+        return self.parameters.custom.properties
+
+    def default_input(self) -> dict[str, Any]:
+        """The ``custom`` input made of every field's default (fields without a default are left out)."""
+        return {prop.name: prop.default for prop in self.properties if prop.default is not None}
+
+
+@attrs.frozen(kw_only=True)
+class StoreWorker:
+    """A Worker found in the store (``GET /api/store``)."""
+
+    slug: str
+    title: str = ""
+    description: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class _StoreSearchData:
+    """``data`` of ``/api/store``: the array key is ``scraper`` although the items are Workers."""
+
+    scraper: tuple[StoreWorker, ...] = ()
+
+
+@attrs.frozen
+class WorkerDetailRequest(RequestModel):
+    """Query of ``GET /api/scraper``: the Worker's ``slug`` (ULID or ``owner/name``)."""
+
+    slug: str
+
+
+@attrs.frozen
+class StoreSearchRequest(RequestModel):
+    """Query of ``GET /api/store``: a non-blank ``search`` text and a ``limit``."""
+
+    search: str
+    limit: int

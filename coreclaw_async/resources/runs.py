@@ -1,0 +1,455 @@
+"""``client.runs``: read, page through, export, wait for, rerun and abort runs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .. import _v1
+from .._constants import (
+    DEFAULT_ABORT_GRACE,
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_EXPORT_FORMAT,
+    DEFAULT_MAX_PAGES,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_RESULT_PAGE_SIZE,
+    DEFAULT_RUN_PAGE_SIZE,
+    DEFAULT_WAIT_TIMEOUT,
+    EXPORT_FORMATS,
+    LOGGER_NAME,
+    WAIT_BACKOFF_FACTOR,
+    WAIT_FIRST_DELAY,
+    WAIT_JITTER,
+)
+from .._files import Destination, Writer, check_destination, write_stream
+from .._pagination import ResultIterator, RunIterator, check_page_args
+from .._validation import (
+    require_callback_url,
+    require_int,
+    require_number,
+    require_optional_slug,
+    require_slug,
+)
+from ..errors import APITimeoutError, InvalidParameterError, WaitTimeoutError
+from ..models.runs import (
+    ExportLink,
+    ExportRequest,
+    RerunRequest,
+    ResultListRequest,
+    ResultPage,
+    Run,
+    RunListRequest,
+    RunLog,
+    RunPage,
+    RunRequest,
+    RunStatus,
+    StartedRun,
+)
+from ._base import Resource
+
+__all__ = ["AsyncRuns"]
+
+logger = logging.getLogger(LOGGER_NAME)
+
+# Indirection so tests can observe the poll cadence without waiting for it.
+_sleep = asyncio.sleep
+
+
+def _status_filter(status: RunStatus | int | None) -> int | None:
+    if status is None:
+        return None
+    if isinstance(status, RunStatus) and status is RunStatus.UNKNOWN:
+        raise InvalidParameterError("status", "UNKNOWN is not a status the server can filter on")
+    return require_int(
+        "status", int(status) if isinstance(status, RunStatus) else status, minimum=0, maximum=5
+    )
+
+
+def _export_args(run_slug: str, format: str, filter_keys: Iterable[str]) -> ExportRequest:
+    require_slug("run_slug", run_slug)
+    if not isinstance(format, str) or format.strip().lower() not in EXPORT_FORMATS:
+        raise InvalidParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
+    if isinstance(filter_keys, (str, bytes)):
+        raise InvalidParameterError("filter_keys", "must be a sequence of column keys, not a single string")
+    keys = tuple(filter_keys)
+    for key in keys:
+        require_slug("filter_keys", key)
+    return ExportRequest(run_slug=run_slug, format=format.strip().lower(), filter_keys=keys)
+
+
+class AsyncRuns(Resource):
+    """Runs: one execution of a Worker or Task, identified by its ``run_slug``."""
+
+    __slots__ = ()
+
+    async def get(
+        self, run_slug: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> Run:
+        """Return the current record of run ``run_slug`` (``POST /api/v1/run/detail``).
+
+        Raises:
+            InvalidParameterError: blank slug (nothing sent).
+            RunNotFoundError: no such run (70001); InvalidRequestError (4000) for a slug of another kind.
+
+        Example::
+
+            run = await client.runs.get("01KSFDS8XWTJME33C08XMCR6B9")
+            print(run.status, run.results, run.usage)
+        """
+        request = RunRequest(require_slug("run_slug", run_slug))
+        return await self._session.call(_v1.RUN_GET, request, timeout=timeout, max_retries=max_retries)
+
+    async def list_page(
+        self,
+        *,
+        page_index: int = 1,
+        page_size: int = DEFAULT_RUN_PAGE_SIZE,
+        status: RunStatus | int | None = None,
+        scraper_slug: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> RunPage:
+        """Return one page of the run history, newest first (``POST /api/v1/run/list``).
+
+        ``status`` filters by state (``RunStatus`` or 0-5; 0 = all), ``scraper_slug`` by Worker.
+        ``RunPage.count`` is the total number of matching runs.
+
+        Raises:
+            InvalidParameterError: a bad page, size, status or slug (nothing sent).
+
+        Example::
+
+            page = await client.runs.list_page(page_size=20, status=RunStatus.FAILED)
+            print(page.count, [run.slug for run in page.items])
+        """
+        request = RunListRequest(
+            page_index=require_int("page_index", page_index, minimum=1),
+            page_size=require_int("page_size", page_size, minimum=1),
+            status=_status_filter(status),
+            scraper_slug=require_optional_slug("scraper_slug", scraper_slug),
+        )
+        return await self._session.call(_v1.RUN_LIST, request, timeout=timeout, max_retries=max_retries)
+
+    def list(
+        self,
+        *,
+        status: RunStatus | int | None = None,
+        scraper_slug: str | None = None,
+        page_size: int = DEFAULT_RUN_PAGE_SIZE,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> RunIterator:
+        """Iterate over every run of the history, newest first, fetching one page at a time.
+
+        Pages stop by the spec's rules (short page, ``count`` reached, empty page), when the
+        server repeats a page (it ignores ``page_index``), or after ``max_pages`` pages.
+        ``timeout``/``max_retries`` apply to each page request. Arguments are checked here,
+        before anything is sent. Runs started while iterating shift the pages (newest first),
+        so a run may then be seen twice.
+
+        Raises:
+            InvalidParameterError: bad arguments (raised by this call, not by the iteration).
+
+        Example::
+
+            async for run in client.runs.list(scraper_slug="coreclaw/google-maps-scraper"):
+                print(run.slug, run.status.name)
+        """
+        check_page_args(page_size, max_pages)
+        status_code = _status_filter(status)
+        scraper = require_optional_slug("scraper_slug", scraper_slug)
+
+        async def fetch(page_index: int) -> RunPage:
+            request = RunListRequest(
+                page_index=page_index, page_size=page_size, status=status_code, scraper_slug=scraper
+            )
+            return await self._session.call(_v1.RUN_LIST, request, timeout=timeout, max_retries=max_retries)
+
+        return RunIterator(fetch, page_size=page_size, max_pages=max_pages, what="runs.list")
+
+    async def results_page(
+        self,
+        run_slug: str,
+        *,
+        page_index: int = 1,
+        page_size: int = DEFAULT_RESULT_PAGE_SIZE,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> ResultPage:
+        """Return one page of a run's result rows (``POST /api/v1/run/result/list``).
+
+        Works on running runs too (rows collected so far). Rows are dicts keyed by
+        ``ResultPage.headers[].key``.
+
+        Raises:
+            InvalidParameterError: blank slug or bad page arguments. RunNotFoundError: no such run.
+
+        Example::
+
+            page = await client.runs.results_page(run_slug, page_index=2, page_size=50)
+        """
+        request = ResultListRequest(
+            run_slug=require_slug("run_slug", run_slug),
+            page_index=require_int("page_index", page_index, minimum=1),
+            page_size=require_int("page_size", page_size, minimum=1),
+        )
+        return await self._session.call(_v1.RUN_RESULTS, request, timeout=timeout, max_retries=max_retries)
+
+    def results(
+        self,
+        run_slug: str,
+        *,
+        page_size: int = DEFAULT_RESULT_PAGE_SIZE,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> ResultIterator:
+        """Iterate over every result row of a run (dicts), fetching one page at a time.
+
+        Only the current page is held in memory. The returned iterator's ``headers`` (the
+        columns) and ``count`` are filled once the first page arrived. Stop rules as for
+        :meth:`list`.
+
+        Raises:
+            InvalidParameterError: bad arguments (raised by this call).
+            RunNotFoundError: no such run (raised by the iteration).
+
+        Example::
+
+            rows = client.runs.results(run_slug)
+            async for row in rows:
+                print(row["title"])
+            print([h.key for h in rows.headers or ()])
+        """
+        slug = require_slug("run_slug", run_slug)
+        check_page_args(page_size, max_pages)
+
+        async def fetch(page_index: int) -> ResultPage:
+            request = ResultListRequest(run_slug=slug, page_index=page_index, page_size=page_size)
+            return await self._session.call(
+                _v1.RUN_RESULTS, request, timeout=timeout, max_retries=max_retries
+            )
+
+        return ResultIterator(fetch, page_size=page_size, max_pages=max_pages, what=f"runs.results({slug})")
+
+    async def log(
+        self, run_slug: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> RunLog:
+        """Return the log summary of a run and the URL of its full log (``POST /api/v1/run/last/log``).
+
+        Raises:
+            InvalidParameterError: blank slug. RunNotFoundError: no such run.
+
+        Example::
+
+            log = await client.runs.log(run_slug)
+            for entry in log.items:
+                print(entry.timestamp, entry.level.name, entry.content)
+        """
+        request = RunRequest(require_slug("run_slug", run_slug))
+        return await self._session.call(_v1.RUN_LOG, request, timeout=timeout, max_retries=max_retries)
+
+    async def export(
+        self,
+        run_slug: str,
+        *,
+        format: str = DEFAULT_EXPORT_FORMAT,
+        filter_keys: Iterable[str] = (),
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> ExportLink:
+        """Export a run's results to a file and return its pre-signed download URL (``run/result/export``).
+
+        ``format`` is ``"json"`` or ``"csv"`` (documented for v1; other v2 formats are passed
+        through); ``filter_keys`` keeps only these column keys (empty = all). Download the
+        link promptly (its lifetime is undocumented), e.g. with :meth:`download`.
+
+        Raises:
+            InvalidParameterError: blank slug, unknown format, bad keys. RunNotFoundError: no such run.
+
+        Example::
+
+            link = await client.runs.export(run_slug, format="csv", filter_keys=["title", "url"])
+            print(link.download_url)
+        """
+        request = _export_args(run_slug, format, filter_keys)
+        return await self._session.call(_v1.RUN_EXPORT, request, timeout=timeout, max_retries=max_retries)
+
+    async def download(
+        self,
+        run: str | ExportLink,
+        dest: Destination,
+        *,
+        format: str = DEFAULT_EXPORT_FORMAT,
+        filter_keys: Iterable[str] = (),
+        timeout: float | None = None,
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        max_retries: int | None = None,
+    ) -> int:
+        """Export a run's results (or take an ``ExportLink``), stream the file to ``dest``, return its size.
+
+        ``dest`` is a path (written to a temporary file and renamed when complete, so it is
+        never left half-written) or a binary file object (``write(bytes)``, sync or async).
+        The file is streamed in chunks, never held in memory. ``timeout`` bounds the export
+        call, ``download_timeout`` the transfer. The API key is never sent to the file host.
+
+        Raises:
+            InvalidParameterError: bad arguments or ``dest``.
+            RunNotFoundError: no such run. CoreClawAPIError (``http_status`` 403/404...): the file
+            host refused the link. APIConnectionError/APITimeoutError: the transfer failed.
+            OSError: writing ``dest`` failed.
+
+        Example::
+
+            size = await client.runs.download(run_slug, "results.csv", format="csv")
+        """
+        require_number("download_timeout", download_timeout, minimum=0, exclusive=True)
+        check_destination(dest)
+        if isinstance(run, ExportLink):
+            link = run
+        else:
+            request = _export_args(run, format, filter_keys)
+            link = await self._session.call(_v1.RUN_EXPORT, request, timeout=timeout, max_retries=max_retries)
+
+        async def stream(write: Writer) -> int:
+            return await self._session.download(
+                link.download_url, write, timeout=download_timeout, max_retries=max_retries
+            )
+
+        return await write_stream(dest, stream)
+
+    async def rerun(
+        self,
+        run_slug: str,
+        *,
+        callback_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> StartedRun:
+        """Start a new run with the same Worker and input as ``run_slug`` (``POST /api/v1/rerun``).
+
+        CoreClaw requires a callback URL here; ``callback_url`` falls back to the client's.
+        Like every run start it is never re-sent once it may have reached the server.
+
+        Raises:
+            InvalidParameterError: blank slug or missing/invalid callback URL (nothing sent).
+            RunNotFoundError: no such run. RunStartUnknownError: sent, outcome unknown.
+
+        Example::
+
+            new = await client.runs.rerun(run_slug)
+            final = await client.runs.wait(new.run_slug)
+        """
+        slug = require_slug("run_slug", run_slug)
+        url = require_callback_url("callback_url", callback_url or self._callback_url)
+        request = RerunRequest(run_slug=slug, callback_url=url)
+        return await self._session.call(_v1.RUN_RERUN, request, timeout=timeout, max_retries=max_retries)
+
+    async def abort(
+        self, run_slug: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> None:
+        """Ask CoreClaw to stop a run (``POST /api/v1/scraper/abort``).
+
+        The run then shows ``RunStatus.ABORTING`` for a while; use :meth:`wait` to see it end.
+
+        Raises:
+            InvalidParameterError: blank slug. RunNotFoundError: no such run.
+            RunAbortFailedError: the run could not be aborted, usually because it already finished (70002).
+
+        Example::
+
+            await client.runs.abort(run_slug)
+        """
+        request = RunRequest(require_slug("run_slug", run_slug))
+        await self._session.call(_v1.RUN_ABORT, request, timeout=timeout, max_retries=max_retries)
+
+    async def wait(
+        self,
+        run_slug: str,
+        *,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        abort_grace: float = DEFAULT_ABORT_GRACE,
+        on_poll: Callable[[Run], Any] | None = None,
+        call_timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Run:
+        """Poll a run until it is final and return its last record.
+
+        The first check is immediate, the next after about a second, then the gaps grow
+        (jittered) up to ``poll_interval``. A run stuck in ``ABORTING`` is polled for
+        ``abort_grace`` more seconds and then returned as it is (check ``run.status``).
+        ``timeout`` is this wait's own deadline; ``call_timeout``/``max_retries`` apply to
+        each status request. ``on_poll(run)`` is called after every check (e.g. for progress).
+
+        Raises:
+            WaitTimeoutError: the run was not final by ``timeout``; ``last_run`` is the last record seen.
+            InvalidParameterError: bad arguments. RunNotFoundError: no such run.
+
+        Example::
+
+            run = await client.runs.wait(run_slug, timeout=600)
+            if run.succeeded:
+                async for row in client.runs.results(run.slug):
+                    ...
+        """
+        slug = require_slug("run_slug", run_slug)
+        require_number("timeout", timeout, minimum=0, exclusive=True)
+        require_number("poll_interval", poll_interval, minimum=0, exclusive=True)
+        require_number("abort_grace", abort_grace, minimum=0)
+        if call_timeout is not None:
+            require_number("call_timeout", call_timeout, minimum=0, exclusive=True)
+        per_call = call_timeout if call_timeout is not None else self._session.timeout
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        gap = min(WAIT_FIRST_DELAY, poll_interval)
+        last: Run | None = None
+        polls = 0
+        aborting_since: float | None = None
+        # Bounded by the deadline: every round either returns, raises, or sleeps towards it.
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise self._wait_timeout(slug, timeout, last, polls)
+            budget = min(per_call, remaining)
+            try:
+                run = await self.get(slug, timeout=budget, max_retries=max_retries)
+            except APITimeoutError as exc:
+                if budget < per_call:
+                    raise self._wait_timeout(slug, timeout, last, polls) from exc
+                raise
+            polls += 1
+            last = run
+            if on_poll is not None:
+                on_poll(run)
+            if run.is_final:
+                return run
+            now = loop.time()
+            # Jittered around the current gap but never above poll_interval, so waiters that
+            # reached the cap still spread out instead of polling in lockstep.
+            wake = now + random.uniform(gap * (1 - WAIT_JITTER), min(poll_interval, gap * (1 + WAIT_JITTER)))
+            gap = min(gap * WAIT_BACKOFF_FACTOR, poll_interval)
+            if run.status is RunStatus.ABORTING:
+                if aborting_since is None:
+                    aborting_since = now
+                grace_end = aborting_since + abort_grace
+                if now >= grace_end:
+                    logger.info("run %s still aborting after %.1fs; returning it as is", slug, abort_grace)
+                    return run
+                wake = min(wake, grace_end)
+            else:
+                aborting_since = None
+            await _sleep(max(0.0, min(wake, deadline) - loop.time()))
+
+    @staticmethod
+    def _wait_timeout(slug: str, timeout: float, last: Run | None, polls: int) -> WaitTimeoutError:
+        state = last.status.name.lower() if last is not None else "never read"
+        return WaitTimeoutError(
+            f"Run {slug} was not final after {timeout:g} s (last status: {state}, {polls} checks)",
+            last_run=last,
+            attempts=polls,
+        )

@@ -1,0 +1,257 @@
+"""Every v1 operation of the run, Worker and account resources against FakeCoreClaw over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import pytest
+
+from coreclaw_async import (
+    AccountInfo,
+    AsyncCoreClaw,
+    InvalidRequestError,
+    LogLevel,
+    RunAbortFailedError,
+    RunNotFoundError,
+    RunStatus,
+    StartedRun,
+    SystemParameters,
+    Worker,
+    WorkerNotFoundError,
+    WorkerRunSync,
+    WorkerVersionUnavailableError,
+)
+from coreclaw_async.testing import FakeCoreClaw, Fault, is_ulid
+
+from ..conftest import CALLBACK_URL
+from .v1_support import MAPS_INPUT, WORKER, serving, start_run
+
+FAST = (0.05, 0.1)
+
+
+async def test_account_info_reads_balance_as_decimal(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
+    info = await client.account.info()
+
+    assert isinstance(info, AccountInfo)
+    assert info.balance == Decimal(fake.balance)
+    assert info.traffic > 0
+    assert info.traffic_expiration_at is not None
+
+
+async def test_proxy_regions_and_worker_reads_need_no_api_key(fake: FakeCoreClaw) -> None:
+    async with AsyncCoreClaw(base_url=fake.url) as anonymous:
+        regions = await anonymous.proxy_regions()
+        worker = await anonymous.workers.get(WORKER)
+        found = await anonymous.workers.search("amazon", limit=1)
+
+    assert "US" in {region.code for region in regions}
+    assert isinstance(worker, Worker)
+    assert worker.version == "v1.0.5"
+    assert [w.title for w in found] == ["Amazon Product By ASIN"]
+
+
+async def test_worker_detail_gives_an_input_that_starts_a_run(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    worker = await client.workers.get(WORKER)
+
+    started = await client.workers.run(WORKER, input=worker.default_input(), system=worker.system)
+
+    assert isinstance(started, StartedRun)
+    assert is_ulid(started.run_slug)
+    record = fake.get_run(started.run_slug)
+    assert record.input["parameters"]["custom"] == worker.default_input()
+    assert record.input["parameters"]["system"]["memory"] == 512
+    assert record.callback_url == CALLBACK_URL
+
+
+async def test_unknown_worker_and_version_raise_their_errors(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    with pytest.raises(WorkerNotFoundError):
+        await client.workers.get("nobody/nothing")
+    with pytest.raises(WorkerNotFoundError):
+        await client.workers.run("nobody/nothing", input=MAPS_INPUT)
+    with pytest.raises(WorkerVersionUnavailableError):
+        await client.workers.run(WORKER, input=MAPS_INPUT, version="v9.9.9")
+    with pytest.raises(InvalidRequestError):
+        await client.workers.run(WORKER, input={"location": "no search terms"})
+
+    assert fake.runs == []
+
+
+async def test_search_finds_nothing_for_an_unknown_term(client: AsyncCoreClaw) -> None:
+    assert await client.workers.search("no-such-worker-anywhere") == []
+
+
+async def test_sync_worker_run_returns_the_first_rows() -> None:
+    async with serving(run_schedule=FAST, rows_per_run=12) as (fake, client):
+        result = await client.workers.run(WORKER, input=MAPS_INPUT, is_async=False, page_size=5)
+
+    assert isinstance(result, WorkerRunSync)
+    assert result.is_finished
+    assert result.run_status == "completed"
+    assert result.results is not None
+    assert (result.results.count, len(result.results.items)) == (12, 5)
+    assert result.execution_start_timestamp is not None
+    assert result.execution_end_timestamp is not None
+    assert result.execution_end_timestamp >= result.execution_start_timestamp
+    assert fake.get_run(result.run_slug).is_final
+
+
+async def test_sync_worker_run_that_outlasts_the_server_wait_reports_running() -> None:
+    async with serving(run_schedule=(0.0, 30.0), sync_wait_cap=0.1) as (_, client):
+        result = await client.workers.run(WORKER, input=MAPS_INPUT, is_async=False)
+
+        assert not result.is_finished
+        assert (await client.runs.get(result.run_slug)).status is RunStatus.RUNNING
+
+
+async def test_run_moves_from_ready_to_running_to_succeeded() -> None:
+    async with serving(run_schedule=(0.15, 0.15), rows_per_run=10) as (_, client):
+        slug = await start_run(client)
+        seen = [(await client.runs.get(slug)).status]
+        run = await client.runs.wait(slug, poll_interval=0.02, on_poll=lambda r: seen.append(r.status))
+
+    assert seen[0] is RunStatus.READY
+    assert RunStatus.RUNNING in seen
+    assert seen[-1] is RunStatus.SUCCEEDED
+    assert run.succeeded
+    assert run.results == 10
+    assert run.finished_at is not None
+    assert run.started_at is not None
+    assert run.usage > 0
+
+
+async def test_a_failing_run_ends_failed_with_its_error() -> None:
+    async with serving(run_schedule=FAST, fail_every=1) as (_, client):
+        run = await client.runs.wait(await start_run(client), poll_interval=0.02)
+
+    assert run.failed
+    assert run.is_final
+    assert run.err_msg
+
+
+async def test_runs_list_pages_through_every_run_newest_first() -> None:
+    async with serving(run_schedule=FAST) as (_, client):
+        slugs = [await start_run(client) for _ in range(5)]
+
+        listed = [run.slug async for run in client.runs.list(page_size=2)]
+        page = await client.runs.list_page(page_index=2, page_size=2)
+        filtered = [run.slug async for run in client.runs.list(scraper_slug="01KBHMS6A8H6A3K5FJY11MQ99Z")]
+
+    assert listed == slugs[::-1]
+    assert page.count == 5
+    assert [run.slug for run in page.items] == slugs[::-1][2:4]
+    assert filtered == []
+
+
+async def test_runs_list_filters_by_status() -> None:
+    async with serving(run_schedule=FAST, fail_every=2) as (_, client):
+        slugs = [await start_run(client) for _ in range(4)]
+        for slug in slugs:
+            await client.runs.wait(slug, poll_interval=0.02)
+
+        failed = [run.slug async for run in client.runs.list(status=RunStatus.FAILED)]
+
+    assert sorted(failed) == sorted(slugs[1::2])
+
+
+async def test_log_lists_entries_with_levels_and_a_full_log_url() -> None:
+    async with serving(run_schedule=FAST, fail_every=1) as (fake, client):
+        slug = await start_run(client)
+        await client.runs.wait(slug, poll_interval=0.02)
+        log = await client.runs.log(slug)
+
+    assert log.all_logs_url.startswith(fake.url)
+    assert LogLevel.ERROR in {entry.level for entry in log.items}
+    assert all(entry.timestamp is not None and entry.timestamp.tzinfo is not None for entry in log.items)
+
+
+async def test_rerun_starts_a_new_run_with_the_same_input() -> None:
+    async with serving(run_schedule=FAST) as (fake, client):
+        original = await start_run(client)
+        await client.runs.wait(original, poll_interval=0.02)
+
+        again = await client.runs.rerun(original, callback_url="https://hooks.example.com/rerun")
+        final = await client.runs.wait(again.run_slug, poll_interval=0.02)
+
+        record = fake.get_run(again.run_slug)
+        assert record.rerun_of == original
+        assert record.callback_url == "https://hooks.example.com/rerun"
+        assert record.input == fake.get_run(original).input
+    assert final.succeeded
+
+
+async def test_abort_stops_a_running_run() -> None:
+    async with serving(run_schedule=(0.0, 30.0), abort_linger=0.1) as (_, client):
+        slug = await start_run(client)
+
+        await client.runs.abort(slug)
+        aborting = await client.runs.get(slug)
+        final = await client.runs.wait(slug, poll_interval=0.02)
+
+    assert aborting.status is RunStatus.ABORTING
+    assert final.failed
+
+
+async def test_workers_abort_is_the_same_operation() -> None:
+    async with serving(run_schedule=(0.0, 30.0)) as (fake, client):
+        slug = await start_run(client)
+        await client.workers.abort(slug)
+
+        assert fake.get_run(slug).aborted_at is not None
+
+
+async def test_aborting_a_finished_run_fails_with_70002() -> None:
+    async with serving(run_schedule=(0.0, 0.0)) as (_, client):
+        slug = await start_run(client)
+
+        with pytest.raises(RunAbortFailedError) as caught:
+            await client.runs.abort(slug)
+
+    assert caught.value.code == 70002
+
+
+async def test_unknown_run_raises_run_not_found_on_every_run_call(client: AsyncCoreClaw) -> None:
+    missing = "01KSFDS8XWTJME33C08XMCR6B9"
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: client.runs.get(missing),
+        lambda: client.runs.log(missing),
+        lambda: client.runs.results_page(missing),
+        lambda: client.runs.export(missing),
+        lambda: client.runs.abort(missing),
+        lambda: client.runs.rerun(missing),
+    ]
+    for call in calls:
+        with pytest.raises(RunNotFoundError):
+            await call()
+
+
+async def test_abort_is_retried_when_rate_limited(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
+    slug = await start_run(client)
+    fake.inject(Fault.RATE_LIMIT, path="/api/v1/scraper/abort", retry_after=0.01)
+
+    await client.runs.abort(slug)
+
+    assert fake.requests_by_path["/api/v1/scraper/abort"] == 2
+
+
+async def test_reads_are_retried_after_a_server_error(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
+    slug = await start_run(client)
+    fake.inject(Fault.HTTP_502_HTML, path="/api/v1/run/detail")
+
+    run = await client.runs.get(slug)
+
+    assert run.slug == slug
+    assert fake.requests_by_path["/api/v1/run/detail"] == 2
+
+
+async def test_memory_override_reaches_the_server(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
+    started = await client.workers.run(
+        WORKER, input=MAPS_INPUT, system=SystemParameters(memory=2048), proxy_region="DE"
+    )
+
+    system = fake.get_run(started.run_slug).input["parameters"]["system"]
+    assert (system["memory"], system["proxy_region"]) == (2048, "DE")
