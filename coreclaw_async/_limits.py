@@ -2,10 +2,12 @@
 
 One ``Limiter`` per client bounds requests in flight (to the connection pool size),
 optionally paces them to ``max_rate`` per second, and reacts to rate-limit answers for the
-whole client at once: a shared cooldown that every caller waits out, and a concurrency
-limit that halves on each rate-limit answer and grows back by one per window of
-successes. Waiting here happens before anything is sent, so a call that times out in the
-gate is "not sent" and always safe to retry.
+whole client at once: a shared cooldown that every caller waits out (also callers already
+queued for a slot), and a concurrency limit that halves on a rate-limit answer and grows
+back by one per window of successes. Answers to requests sent before the last halving do
+not halve it again (see ``epoch``), so a burst of 429s from one window of requests costs
+one halving, not a collapse to a single slot. Waiting here happens before anything is
+sent, so a call that times out in the gate is "not sent" and always safe to retry.
 
 We keep this in-house rather than using ``aiolimiter``: pacing is a few lines, and the
 cooldown and adaptive concurrency must share one wait queue with it.
@@ -21,7 +23,16 @@ __all__ = ["GateTimeout", "Limiter"]
 
 
 class GateTimeout(Exception):
-    """No slot became free before the caller's gate deadline."""
+    """The gate could not let the caller through before its deadline.
+
+    ``args[0]`` says why: ``"slot"`` (no free slot in time: the pool timeout), ``"cooldown"``
+    (a rate-limit cooldown outlasts the deadline) or ``"pace"`` (``max_rate`` pacing does).
+    """
+
+    @property
+    def reason(self) -> str:
+        """``"slot"``, ``"cooldown"`` or ``"pace"``."""
+        return str(self.args[0]) if self.args else "slot"
 
 
 class Limiter:
@@ -41,7 +52,8 @@ class Limiter:
         self._active = 0
         self._waiters: deque[asyncio.Future[bool]] = deque()
         self._successes = 0
-        self.waited_total = 0.0  # seconds spent waiting here, across calls
+        self._epoch = 0  # bumped by every halving; tells stale rate-limit answers apart
+        self.waited_total = 0.0  # seconds spent waiting here, across calls, however each wait ended
 
     @property
     def in_flight(self) -> int:
@@ -53,10 +65,23 @@ class Limiter:
         """Whether a rate-limit cooldown is in force now."""
         return asyncio.get_running_loop().time() < self._cooldown_until
 
-    async def acquire(self, gate_deadline: float) -> float:
+    @property
+    def cooldown_until(self) -> float:
+        """``loop.time()`` at which the current (or last) cooldown ends."""
+        return self._cooldown_until
+
+    @property
+    def epoch(self) -> int:
+        """Count of halvings so far. Read it right after :meth:`acquire` and hand it back to
+        :meth:`on_rate_limited`, so answers to requests sent before a halving do not halve again."""
+        return self._epoch
+
+    async def acquire(self, gate_deadline: float, *, slot_deadline: float | None = None) -> float:
         """Wait for a slot (and the pace and cooldown); return the seconds waited.
 
-        ``gate_deadline`` is a ``loop.time()`` value; passing it raises ``GateTimeout``.
+        ``gate_deadline`` is a ``loop.time()`` value bounding the whole wait; passing it (or
+        seeing that a cooldown or the pace would outlast it) raises ``GateTimeout``.
+        ``slot_deadline``, if given, bounds only the wait for a free slot (the pool timeout).
         """
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -69,29 +94,40 @@ class Limiter:
         ):
             self._active += 1
             return 0.0
-        await self._wait_cooldown(loop, gate_deadline)
+        try:
+            await self._gate(loop, gate_deadline, slot_deadline)
+        finally:
+            # Counted however the wait ends (slot, timeout, cancellation): it is time spent here.
+            waited = loop.time() - start
+            self.waited_total += waited
+        return waited
+
+    async def _gate(
+        self, loop: asyncio.AbstractEventLoop, deadline: float, slot_deadline: float | None
+    ) -> None:
+        await self._wait_cooldown(loop, deadline)
         if self._active < self.limit and not self._waiters:
             self._active += 1
         else:
-            await self._wait_slot(loop, gate_deadline)
-        if self._interval:
-            try:
-                await self._wait_pace(loop, gate_deadline)
-            except BaseException:
-                self.release()
-                raise
-        waited = loop.time() - start
-        self.waited_total += waited
-        return waited
+            await self._wait_slot(loop, deadline if slot_deadline is None else min(deadline, slot_deadline))
+        try:
+            # A cooldown may have begun while we queued: a slot handed over does not skip it.
+            await self._wait_cooldown(loop, deadline)
+            if self._interval:
+                await self._wait_pace(loop, deadline)
+        except BaseException:
+            self.release()
+            raise
 
     async def _wait_cooldown(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
-        while True:  # bounded: each pass waits until the cooldown seen, which only moves forward
+        # Bounded: each pass sleeps until the cooldown end it saw, which only moves forward,
+        # and a cooldown reaching past the deadline fails at once instead of sleeping to it.
+        while True:
             now = loop.time()
             if now >= self._cooldown_until:
                 return
             if self._cooldown_until > deadline:
-                await asyncio.sleep(max(0.0, deadline - now))
-                raise GateTimeout
+                raise GateTimeout("cooldown")
             await asyncio.sleep(self._cooldown_until - now)
 
     async def _wait_slot(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
@@ -110,13 +146,13 @@ class Limiter:
         timer.cancel()
         if not granted:
             self._discard(fut)
-            raise GateTimeout
+            raise GateTimeout("slot")
 
     async def _wait_pace(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         now = loop.time()
         slot = max(now, self._next_free)
         if slot > deadline:
-            raise GateTimeout
+            raise GateTimeout("pace")
         self._next_free = slot + self._interval
         if slot > now:
             await asyncio.sleep(slot - now)
@@ -144,12 +180,19 @@ class Limiter:
                 self.limit += 1
                 self._wake()
 
-    def on_rate_limited(self, cooldown: float) -> None:
-        """React to a rate-limit answer: everyone waits ``cooldown`` s, concurrency halves."""
+    def on_rate_limited(self, cooldown: float, *, epoch: int | None = None) -> None:
+        """React to a rate-limit answer: everyone waits ``cooldown`` s, concurrency halves.
+
+        ``epoch`` is :attr:`epoch` as read when the rate-limited request got its slot; if a
+        halving happened since, this answer belongs to a window already reacted to and only
+        the cooldown is extended. ``None`` always halves.
+        """
         loop = asyncio.get_running_loop()
         self._cooldown_until = max(self._cooldown_until, loop.time() + cooldown)
-        self.limit = max(1, self.limit // 2)
-        self._successes = 0
+        if epoch is None or epoch == self._epoch:
+            self.limit = max(1, self.limit // 2)
+            self._successes = 0
+            self._epoch += 1
 
     def _wake(self) -> None:
         while self._waiters and self._active < self.limit:

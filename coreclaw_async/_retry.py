@@ -16,6 +16,7 @@ from ._operation import Kind
 from .errors import (
     APIConnectionError,
     ConcurrencyLimitError,
+    CoreClawAPIError,
     CoreClawError,
     RateLimitError,
     ResponseDecodeError,
@@ -58,6 +59,9 @@ class RetryPolicy:
             isinstance(error, ResponseDecodeError)
             and (error.http_status is None or error.http_status >= 500 or error.http_status < 300)
         ):
+            return kind is Kind.READ
+        # An envelope with a code we do not know, under an HTTP 5xx: a server-side failure.
+        if type(error) is CoreClawAPIError and (error.http_status or 0) >= 500:
             return kind is Kind.READ
         return False
 

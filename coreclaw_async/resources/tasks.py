@@ -1,11 +1,19 @@
-"""``client.tasks``: start runs of saved Tasks."""
+"""``client.tasks``: start runs of saved Tasks, one at a time or fanned out."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import operator
+
 from .. import _v1
+from .._constants import LOGGER_NAME
 from .._validation import require_callback_url, require_slug
+from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
 from ..models.tasks import TaskRun, TaskRunRequest
 from ._base import Resource
+
+logger = logging.getLogger(LOGGER_NAME)
 
 __all__ = ["AsyncTasks"]
 
@@ -60,3 +68,94 @@ class AsyncTasks(Resource):
         """
         request = self.prepare(task_slug, callback_url=callback_url)
         return await self._session.call(_v1.TASK_RUN, request, timeout=timeout, max_retries=max_retries)
+
+    def run_many(
+        self,
+        requests: TaskRunRequests,
+        *,
+        callback_url: str | None = None,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> TaskRunBatch:
+        """Start a run for every item of ``requests``, ``concurrency`` at a time.
+
+        ``requests`` is any iterable or async iterable of task slugs or ``TaskRunRequest``
+        objects; it is consumed lazily, so a generator of a million items is fine (memory
+        grows with ``concurrency``, not with the input). The result is a
+        :class:`~coreclaw_async.fanout.TaskRunBatch`: iterate it for one
+        :class:`~coreclaw_async.fanout.TaskRunOutcome` per item, in completion order. A
+        failed item never stops the batch: it yields an outcome with ``error`` set
+        (``InvalidParameterError`` and ``started=False`` for a bad slug, nothing sent).
+
+        ``concurrency`` defaults to the client's ``max_connections``. ``callback_url``
+        applies to items without their own; ``timeout`` and ``max_retries`` apply to each
+        item's start as in :meth:`run`, sharing the client's limiter with every other call.
+        Nothing is sent until the batch is entered or iterated.
+
+        Raises:
+            InvalidParameterError: ``concurrency``, ``timeout`` or ``max_retries`` is out of
+                range, or ``requests`` is not iterable (a lone string is refused too).
+
+        Example::
+
+            async with client.tasks.run_many(slugs, concurrency=20) as batch:
+                async for outcome in batch:
+                    if outcome.started is None:
+                        log_for_reconciliation(outcome.request)
+        """
+        return TaskRunBatch(
+            self,
+            requests,
+            callback_url=callback_url,
+            concurrency=self._session.max_connections if concurrency is None else concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    async def run_all(
+        self,
+        requests: TaskRunRequests,
+        *,
+        callback_url: str | None = None,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> list[TaskRunOutcome]:
+        """Like :meth:`run_many`, but wait for every item and return the outcomes in input order.
+
+        The list holds one outcome per item, so it grows with the input; use
+        :meth:`run_many` for very large inputs. If the awaiting task is cancelled, launches
+        stop at once, everything is released and ``CancelledError`` propagates; the outcomes
+        gathered so far are lost to the caller (the in-flight ones are logged as unknown),
+        so prefer :meth:`run_many` when you must reconcile after a cancellation.
+
+        Example::
+
+            outcomes = await client.tasks.run_all(["01KSF...", "01KSG..."])
+            started = [o.run.run_slug for o in outcomes if o.run is not None]
+        """
+        outcomes: list[TaskRunOutcome] = []
+        batch = self.run_many(
+            requests,
+            callback_url=callback_url,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        try:
+            async with batch:
+                async for outcome in batch:
+                    outcomes.append(outcome)
+        except asyncio.CancelledError:
+            finished = outcomes + batch.undelivered
+            logger.warning(
+                "run_all cancelled after %d of %d item(s): %d run(s) started, %d in flight (outcome unknown)",
+                len(finished),
+                batch.taken,
+                sum(o.started is True for o in finished),
+                len(batch.unreconciled),
+            )
+            raise
+        outcomes.sort(key=operator.attrgetter("index"))
+        return outcomes
