@@ -13,10 +13,10 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ._client import AsyncCoreClaw
-from .errors import CoreClawError
 from .testing import FakeCoreClaw, Fault
 
 __all__ = ["run_demo"]
@@ -88,23 +88,26 @@ async def run_demo(
             callback_url=_CALLBACK_URL,
             max_connections=max_connections,
         ) as client:
+            taken_at: list[float] = []
 
-            async def launch(i: int) -> None:
-                t0 = time.perf_counter()
-                try:
-                    run = await client.tasks.run(slugs[i % len(slugs)])
-                except CoreClawError as exc:
-                    errors[type(exc).__name__] += 1
-                    progress.failed += 1
-                else:
-                    started.append(run.run_slug)
-                    latencies.append(time.perf_counter() - t0)
-                progress.done += 1
+            async def items() -> AsyncIterator[str]:
+                # run_many pulls the next item when a worker is free: that is when its start begins.
+                for i in range(runs):
+                    taken_at.append(time.perf_counter())
+                    yield slugs[i % len(slugs)]
 
             ticker = asyncio.ensure_future(progress.refresh_forever())
             t_start = time.perf_counter()
             try:
-                await asyncio.gather(*(launch(i) for i in range(runs)))
+                async with client.tasks.run_many(items(), concurrency=max_connections) as batch:
+                    async for outcome in batch:
+                        if outcome.run is not None:
+                            started.append(outcome.run.run_slug)
+                            latencies.append(time.perf_counter() - taken_at[outcome.index])
+                        else:
+                            errors[type(outcome.error).__name__] += 1
+                            progress.failed += 1
+                        progress.done += 1
             finally:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

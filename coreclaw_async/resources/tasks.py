@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+from collections.abc import Callable
 
 from .. import _v1
 from .._constants import LOGGER_NAME
@@ -121,14 +122,16 @@ class AsyncTasks(Resource):
         concurrency: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        on_cancel: Callable[[list[TaskRunOutcome]], None] | None = None,
     ) -> list[TaskRunOutcome]:
         """Like :meth:`run_many`, but wait for every item and return the outcomes in input order.
 
         The list holds one outcome per item, so it grows with the input; use
         :meth:`run_many` for very large inputs. If the awaiting task is cancelled, launches
-        stop at once, everything is released and ``CancelledError`` propagates; the outcomes
-        gathered so far are lost to the caller (the in-flight ones are logged as unknown),
-        so prefer :meth:`run_many` when you must reconcile after a cancellation.
+        stop at once, everything is released and ``CancelledError`` propagates. Before it
+        does, ``on_cancel`` (if given) is called with every outcome known at that moment, in
+        input order: the finished ones and, with ``started=None``, the starts that were in
+        flight, so you can reconcile them. Items never taken from the input get no outcome.
 
         Example::
 
@@ -149,6 +152,12 @@ class AsyncTasks(Resource):
                     outcomes.append(outcome)
         except asyncio.CancelledError:
             finished = outcomes + batch.undelivered
+            if on_cancel is not None:
+                known = sorted(finished + batch.unreconciled, key=operator.attrgetter("index"))
+                try:
+                    on_cancel(known)
+                except Exception:  # the caller's hook must not hide the cancellation
+                    logger.exception("run_all: the on_cancel callback raised")
             logger.warning(
                 "run_all cancelled after %d of %d item(s): %d run(s) started, %d in flight (outcome unknown)",
                 len(finished),

@@ -238,6 +238,30 @@ async def test_cancelling_run_all_re_raises_and_logs_what_is_unknown(
     assert any("in flight, outcome unknown" in m and "POST /api/v1/task/run" in m for m in messages)
 
 
+async def test_cancelling_run_all_hands_every_known_outcome_to_on_cancel(slow_fake: FakeCoreClaw) -> None:
+    fake = slow_fake
+    slugs = [fake.add_task() for _ in range(200)]
+    reported: list[list[TaskRunOutcome]] = []
+    async with _client(fake) as client:
+        task = asyncio.create_task(client.tasks.run_all(slugs, concurrency=8, on_cancel=reported.append))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert len(reported) == 1
+    known = reported[0]
+    indices = [o.index for o in known]
+    assert indices == sorted(indices)
+    assert indices == list(range(len(known)))  # every item taken, in input order, once
+    in_flight = [o for o in known if o.started is None]
+    assert in_flight
+    assert all(isinstance(o.error, RunStartUnknownError) for o in in_flight)
+    started = {o.run.run_slug for o in known if o.run is not None}
+    created = {run.slug for run in fake.runs}
+    assert started <= created
+    assert len(created - started) <= len(in_flight)  # every other run belongs to an unknown item
+
+
 # -- a single tasks.run --------------------------------------------------------------------
 
 
