@@ -1,0 +1,246 @@
+"""The clients under comparison, each doing the same job: start N saved-Task runs, C at a time.
+
+The job: POST ``{"task_slug": ..., "callback_url": ...}`` to ``/api/v1/task/run`` with the API
+key header, read the body, check the envelope (``code == 0``), take ``data.run_slug``, count
+successes and failures. Inputs are generators, so no contender holds the whole input.
+
+* ``coreclaw`` - ``client.tasks.run_many`` (``AsyncCoreClaw``, ``max_connections`` = C). If the
+  installed package has no ``run_many``, a bounded worker pool over ``client.tasks.run`` stands
+  in and the label says so.
+* ``coreclaw-pool`` - a diagnostic: the same worker pool as the floor, over
+  ``client.tasks.run``. Against ``coreclaw`` it isolates the cost of the fan-out machinery;
+  against ``floor`` the cost of one call through our pipeline.
+* ``floor`` - raw aiohttp: one ``ClientSession``, ``TCPConnector(limit=C)``, C worker tasks,
+  orjson ``dumps``/``loads``, the envelope check. Nothing can do this job with less work in
+  Python on aiohttp, so it is the reference every ratio is taken against.
+* ``httpx`` - the same worker pool on ``httpx.AsyncClient`` (a peer), with orjson too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from _harness import CALLBACK_URL, Target
+
+
+@dataclass
+class Tally:
+    """What one run of a contender achieved."""
+
+    ok: int = 0
+    failed: int = 0
+    first_error: str | None = None
+    last_slug: str | None = field(default=None, repr=False)
+
+    def fail(self, error: object) -> None:
+        self.failed += 1
+        if self.first_error is None:
+            self.first_error = f"{type(error).__name__}: {error}"[:300]
+
+
+def items(slugs: tuple[str, ...], count: int) -> Iterator[str]:
+    """A generator of ``count`` task slugs, cycling through ``slugs`` (no length hint)."""
+    size = len(slugs)
+    for number in range(count):
+        yield slugs[number % size]
+
+
+def _envelope_slug(raw: bytes) -> str | None:
+    """The floor's envelope check: ``data.run_slug`` of a ``code == 0`` envelope, else ``None``."""
+    payload = orjson.loads(raw)
+    if type(payload) is dict and payload.get("code") == 0:
+        data = payload.get("data")
+        if type(data) is dict:
+            slug = data.get("run_slug")
+            if type(slug) is str:
+                return slug
+    return None
+
+
+async def worker_pool(
+    source: Iterator[str], concurrency: int, start: Callable[[str], Awaitable[str | None]], tally: Tally
+) -> None:
+    """Run ``start`` over ``source`` with ``concurrency`` worker tasks sharing the iterator."""
+
+    async def worker() -> None:
+        # Bounded by the input: each pass takes one item.
+        for slug in source:
+            try:
+                run_slug = await start(slug)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                tally.fail(exc)
+                continue
+            if run_slug is None:
+                tally.fail("envelope code != 0")
+            else:
+                tally.ok += 1
+                tally.last_slug = run_slug
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+class Contender:
+    """Opened once per measurement (inside its event loop), run for warm-up and timed runs, closed."""
+
+    name = ""
+    label = ""
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        raise NotImplementedError
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class CoreclawRunMany(Contender):
+    """``client.tasks.run_many`` when the package has it, else a worker pool over ``tasks.run``."""
+
+    name = "coreclaw"
+    label = "coreclaw run_many"
+    FALLBACK_LABEL = "coreclaw FALLBACK: tasks.run pool (no run_many)"
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self.uses_run_many = True
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        from coreclaw_async import AsyncCoreClaw
+
+        self._client = AsyncCoreClaw(
+            target.api_key,
+            base_url=target.base_url,
+            callback_url=CALLBACK_URL,
+            max_connections=concurrency,
+        )
+        self.uses_run_many = hasattr(self._client.tasks, "run_many")
+        self.label = type(self).label if self.uses_run_many else self.FALLBACK_LABEL
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        tally = Tally()
+        if not self.uses_run_many:
+            await worker_pool(source, concurrency, self._start, tally)
+            return tally
+        batch = self._client.tasks.run_many(source, concurrency=concurrency)
+        async with batch:
+            async for outcome in batch:
+                if outcome.run is not None:
+                    tally.ok += 1
+                    tally.last_slug = outcome.run.run_slug
+                else:
+                    tally.fail(outcome.error)
+        return tally
+
+    async def _start(self, slug: str) -> str | None:
+        run = await self._client.tasks.run(slug)
+        return str(run.run_slug)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+class CoreclawPool(CoreclawRunMany):
+    """Diagnostic: the floor's worker pool, each item through ``client.tasks.run``."""
+
+    name = "coreclaw-pool"
+    label = "coreclaw tasks.run pool (diag.)"
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        tally = Tally()
+        await worker_pool(source, concurrency, self._start, tally)
+        return tally
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        await super().open(target, concurrency)
+        self.label = type(self).label
+
+
+class RawAiohttpFloor(Contender):
+    """The floor: raw aiohttp with orjson, no models, no limiter, no retries."""
+
+    name = "floor"
+    label = "raw aiohttp floor"
+
+    def __init__(self) -> None:
+        self._session: Any = None
+        self._url = ""
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        import aiohttp
+
+        self._url = target.run_url
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency),
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "api-key": target.api_key,
+            },
+        )
+
+    async def _start(self, slug: str) -> str | None:
+        body = orjson.dumps({"task_slug": slug, "callback_url": CALLBACK_URL})
+        async with self._session.post(self._url, data=body) as resp:
+            raw = await resp.read()
+        return _envelope_slug(raw)
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        tally = Tally()
+        await worker_pool(source, concurrency, self._start, tally)
+        return tally
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class HttpxPeer(Contender):
+    """A peer: ``httpx.AsyncClient`` with the same pool and orjson."""
+
+    name = "httpx"
+    label = "httpx.AsyncClient (peer)"
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        import httpx
+
+        self._client = httpx.AsyncClient(
+            base_url=target.base_url,
+            headers={
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                "api-key": target.api_key,
+            },
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            timeout=httpx.Timeout(60.0, pool=None),
+        )
+
+    async def _start(self, slug: str) -> str | None:
+        body = orjson.dumps({"task_slug": slug, "callback_url": CALLBACK_URL})
+        resp = await self._client.post("/api/v1/task/run", content=body)
+        return _envelope_slug(resp.content)
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        tally = Tally()
+        await worker_pool(source, concurrency, self._start, tally)
+        return tally
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+CONTENDERS: dict[str, type[Contender]] = {
+    cls.name: cls for cls in (RawAiohttpFloor, CoreclawRunMany, CoreclawPool, HttpxPeer)
+}
