@@ -18,6 +18,8 @@ from ._client import AsyncCoreClaw
 from ._retry import RetryPolicy
 from ._session import ClientStats
 from ._version import __version__
+from ._wait_many import FinishedRuns
+from .callbacks import CallbackHandler, CallbackReceiver, Launch, ReceiverStats
 from .errors import (
     AccountUnavailableError,
     APIConnectionError,
@@ -28,10 +30,12 @@ from .errors import (
     CoreClawError,
     InsufficientBalanceError,
     InsufficientTrafficError,
+    InvalidCallbackError,
     InvalidParameterError,
     InvalidRequestError,
     NotFoundError,
     RateLimitError,
+    ReceiverClosedError,
     ResponseDecodeError,
     ResponseValidationError,
     RunAbortFailedError,
@@ -47,6 +51,7 @@ from .errors import (
 )
 from .fanout import TaskRunBatch, TaskRunOutcome
 from .models import (
+    FINAL_CALLBACK_STATUSES,
     AccountInfo,
     ExportLink,
     InputProperty,
@@ -57,6 +62,7 @@ from .models import (
     ResultHeader,
     ResultPage,
     Run,
+    RunCallback,
     RunLog,
     RunPage,
     RunStatus,
@@ -77,6 +83,7 @@ from .resources import AsyncAccount, AsyncRuns, AsyncTasks, AsyncWorkers
 _logging.getLogger("coreclaw_async").addHandler(_logging.NullHandler())
 
 __all__ = [
+    "FINAL_CALLBACK_STATUSES",
     "APIConnectionError",
     "APITimeoutError",
     "AccountInfo",
@@ -87,22 +94,29 @@ __all__ = [
     "AsyncTasks",
     "AsyncWorkers",
     "AuthenticationError",
+    "CallbackHandler",
+    "CallbackReceiver",
     "ClientStats",
     "ConcurrencyLimitError",
     "CoreClawAPIError",
     "CoreClawError",
     "ExportLink",
+    "FinishedRuns",
     "InputProperty",
     "InputSchema",
     "InsufficientBalanceError",
     "InsufficientTrafficError",
+    "InvalidCallbackError",
     "InvalidParameterError",
     "InvalidRequestError",
+    "Launch",
     "LogEntry",
     "LogLevel",
     "NotFoundError",
     "ProxyRegion",
     "RateLimitError",
+    "ReceiverClosedError",
+    "ReceiverStats",
     "ResponseDecodeError",
     "ResponseValidationError",
     "ResultHeader",
@@ -110,6 +124,7 @@ __all__ = [
     "RetryPolicy",
     "Run",
     "RunAbortFailedError",
+    "RunCallback",
     "RunLog",
     "RunNotFoundError",
     "RunPage",

@@ -101,3 +101,30 @@ SYNC_RESULT_MAX_PAGE_SIZE = 1000
 
 # `/api/store` returns this many Workers unless asked otherwise (spec section 2.4).
 DEFAULT_STORE_LIMIT = 10
+
+# -- run callbacks (spec section 4) -----------------------------------------------------
+
+# A notice is a few hundred bytes; anything above this is refused with 413 before parsing.
+DEFAULT_CALLBACK_MAX_BODY = 64 * 1024
+
+# Random bytes in a launch's URL token (secrets.token_urlsafe): 192 bits, unguessable.
+CALLBACK_TOKEN_BYTES = 24
+
+# Tasks running the receiver's handlers; a run's notices always go to the same one, in order.
+DEFAULT_CALLBACK_HANDLER_TASKS = 8
+
+# A launch that never saw a final notice is forgotten this long after it was minted: longer
+# than a run can sit queued plus the default 1800 s container limit, with a wide margin.
+DEFAULT_LAUNCH_TTL = 48 * 3600.0
+
+# A launch that saw its final notice is kept this long, so late duplicates still get 2xx.
+DEFAULT_FINISHED_LAUNCH_RETENTION = 3600.0
+
+# Expired launches are looked for at most this often (on mint and on notices).
+CALLBACK_PRUNE_INTERVAL = 30.0
+
+# receiver.close() lets queued handlers finish for this long, then cancels them.
+DEFAULT_RECEIVER_CLOSE_TIMEOUT = 5.0
+
+# runs.wait_many polls with this many tasks, whatever the number of runs.
+DEFAULT_WAIT_MANY_POLLERS = 8

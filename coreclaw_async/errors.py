@@ -27,11 +27,13 @@ __all__ = [
     "CoreClawError",
     "InsufficientBalanceError",
     "InsufficientTrafficError",
+    "InvalidCallbackError",
     "InvalidParameterError",
     "InvalidRequestError",
     "NotFoundError",
     "Outcome",
     "RateLimitError",
+    "ReceiverClosedError",
     "ResponseDecodeError",
     "ResponseValidationError",
     "RunAbortFailedError",
@@ -287,6 +289,27 @@ class WaitTimeoutError(CoreClawError):
     def __init__(self, message: str, *, last_run: Any = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.last_run = last_run
+
+
+class InvalidCallbackError(CoreClawError, ValueError):
+    """A run callback body could not be read: not a JSON object, or no usable ``run_status``.
+
+    Raised by ``RunCallback.parse``; the callback receiver answers such notices with HTTP 400.
+    """
+
+    outcome: Outcome = "not_sent"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=0)
+
+
+class ReceiverClosedError(CoreClawError):
+    """The ``CallbackReceiver`` was closed: it takes no new launches and its waits end."""
+
+    outcome: Outcome = "not_sent"
+
+    def __init__(self, message: str = "The callback receiver is closed") -> None:
+        super().__init__(message, attempts=0)
 
 
 # Every documented v1 code and the v2 codes of the spec's section 3.3. Codes not listed

@@ -236,7 +236,7 @@ class _Pool:
         # Left in place if we are cancelled below: that is what makes the item "unreconciled".
         self._in_flight[index] = request
         try:
-            run = await self._tasks.run(request, timeout=self._timeout, max_retries=self._max_retries)
+            run = await self._tasks._start(request, timeout=self._timeout, max_retries=self._max_retries)
         except CoreClawError as error:
             outcome = TaskRunOutcome(
                 index=index, request=request, run=None, error=error, started=_started(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .account import AccountInfo, ProxyRegion
+from .callbacks import FINAL_CALLBACK_STATUSES, RunCallback
 from .runs import (
     ExportLink,
     ExportRequest,
@@ -36,6 +37,7 @@ from .workers import (
 )
 
 __all__ = [
+    "FINAL_CALLBACK_STATUSES",
     "AccountInfo",
     "ExportLink",
     "ExportRequest",
@@ -49,6 +51,7 @@ __all__ = [
     "ResultListRequest",
     "ResultPage",
     "Run",
+    "RunCallback",
     "RunListRequest",
     "RunLog",
     "RunPage",

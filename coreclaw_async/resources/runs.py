@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _v1
 from .._constants import (
@@ -17,6 +17,7 @@ from .._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_RESULT_PAGE_SIZE,
     DEFAULT_RUN_PAGE_SIZE,
+    DEFAULT_WAIT_MANY_POLLERS,
     DEFAULT_WAIT_TIMEOUT,
     EXPORT_FORMATS,
     LOGGER_NAME,
@@ -33,6 +34,7 @@ from .._validation import (
     require_optional_slug,
     require_slug,
 )
+from .._wait_many import FinishedRuns
 from ..errors import APITimeoutError, InvalidParameterError, WaitTimeoutError
 from ..models.runs import (
     ExportLink,
@@ -49,6 +51,9 @@ from ..models.runs import (
     StartedRun,
 )
 from ._base import Resource
+
+if TYPE_CHECKING:
+    from ..callbacks import CallbackReceiver
 
 __all__ = ["AsyncRuns"]
 
@@ -377,14 +382,20 @@ class AsyncRuns(Resource):
         on_poll: Callable[[Run], Any] | None = None,
         call_timeout: float | None = None,
         max_retries: int | None = None,
+        receiver: CallbackReceiver | None = None,
     ) -> Run:
         """Poll a run until it is final and return its last record.
 
         The first check is immediate, the next after about a second, then the gaps grow
-        (jittered) up to ``poll_interval``. A run stuck in ``ABORTING`` is polled for
-        ``abort_grace`` more seconds and then returned as it is (check ``run.status``).
-        ``timeout`` is this wait's own deadline; ``call_timeout``/``max_retries`` apply to
-        each status request. ``on_poll(run)`` is called after every check (e.g. for progress).
+        (jittered) up to ``poll_interval``. With ``receiver`` (the
+        :class:`~coreclaw_async.callbacks.CallbackReceiver` the run was started with), a
+        final notice ends the current gap at once; the run is still read with ``get``
+        and returned only when that shows it final, and polling goes on as usual if no
+        notice comes: a lost callback costs latency, never correctness. A run stuck in
+        ``ABORTING`` is polled for ``abort_grace`` more seconds and then returned as it is
+        (check ``run.status``). ``timeout`` is this wait's own deadline;
+        ``call_timeout``/``max_retries`` apply to each status request. ``on_poll(run)`` is
+        called after every check (e.g. for progress).
 
         Raises:
             WaitTimeoutError: the run was not final by ``timeout``; ``last_run`` is the last record seen.
@@ -392,7 +403,7 @@ class AsyncRuns(Resource):
 
         Example::
 
-            run = await client.runs.wait(run_slug, timeout=600)
+            run = await client.runs.wait(run_slug, timeout=600, receiver=receiver)
             if run.succeeded:
                 async for row in client.runs.results(run.slug):
                     ...
@@ -403,7 +414,9 @@ class AsyncRuns(Resource):
         require_number("abort_grace", abort_grace, minimum=0)
         if call_timeout is not None:
             require_number("call_timeout", call_timeout, minimum=0, exclusive=True)
+        _check_receiver(receiver)
         per_call = call_timeout if call_timeout is not None else self._session.timeout
+        notices = 0
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         gap = min(WAIT_FIRST_DELAY, poll_interval)
@@ -443,7 +456,59 @@ class AsyncRuns(Resource):
                 wake = min(wake, grace_end)
             else:
                 aborting_since = None
-            await _sleep(max(0.0, min(wake, deadline) - loop.time()))
+            delay = max(0.0, min(wake, deadline) - loop.time())
+            if receiver is None:
+                await _sleep(delay)
+            else:
+                # Woken early by a final notice we have not acted on yet (none: a plain sleep).
+                notices = await receiver._next_final(slug, notices, delay)
+
+    def wait_many(
+        self,
+        run_slugs: Iterable[str],
+        *,
+        receiver: CallbackReceiver | None = None,
+        timeout: float = DEFAULT_WAIT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        abort_grace: float = DEFAULT_ABORT_GRACE,
+        concurrency: int = DEFAULT_WAIT_MANY_POLLERS,
+        call_timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> FinishedRuns:
+        """Wait for many runs at once: an async iterator of final ``Run`` records as they finish.
+
+        ``concurrency`` poller tasks serve every run, however many there are: each run is
+        read at once, then with growing jittered gaps up to ``poll_interval`` (as
+        :meth:`wait`). With ``receiver``, a final notice makes its run due at once; every
+        run is still confirmed with ``get`` before it is yielded, so lost, duplicated or
+        forged notices change latency, never the result. Each run is yielded exactly once;
+        runs that cannot be read (``RunNotFoundError``) end up in ``errors`` instead.
+        ``timeout`` bounds the whole wait: ``WaitTimeoutError`` then, with ``pending``
+        holding the last record of each unfinished run. Duplicate slugs are waited for once.
+
+        Raises:
+            InvalidParameterError: bad arguments (checked here, before anything is sent).
+
+        Example::
+
+            async with client.runs.wait_many(slugs, receiver=receiver, timeout=900) as finished:
+                async for run in finished:
+                    print(run.slug, run.status.name)
+        """
+        _check_receiver(receiver)
+        if max_retries is not None:
+            require_int("max_retries", max_retries, minimum=0)
+        return FinishedRuns(
+            self,
+            run_slugs,
+            receiver=receiver,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            abort_grace=abort_grace,
+            concurrency=concurrency,
+            call_timeout=self._session.timeout if call_timeout is None else call_timeout,
+            max_retries=max_retries,
+        )
 
     @staticmethod
     def _wait_timeout(slug: str, timeout: float, last: Run | None, polls: int) -> WaitTimeoutError:
@@ -453,3 +518,12 @@ class AsyncRuns(Resource):
             last_run=last,
             attempts=polls,
         )
+
+
+def _check_receiver(receiver: object) -> None:
+    if receiver is None:
+        return
+    from ..callbacks import CallbackReceiver
+
+    if not isinstance(receiver, CallbackReceiver):
+        raise InvalidParameterError("receiver", f"must be a CallbackReceiver, got {type(receiver).__name__}")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import operator
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import _v1
 from .._constants import LOGGER_NAME
@@ -13,6 +14,9 @@ from .._validation import require_callback_url, require_slug
 from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
 from ..models.tasks import TaskRun, TaskRunRequest
 from ._base import Resource
+
+if TYPE_CHECKING:
+    from ..callbacks import CallbackReceiver
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -46,18 +50,24 @@ class AsyncTasks(Resource):
         task_slug: str | TaskRunRequest,
         *,
         callback_url: str | None = None,
+        callback: CallbackReceiver | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> TaskRun:
         """Start a run of the saved Task ``task_slug`` and return it (``POST /api/v1/task/run``).
 
         CoreClaw requires a callback URL; ``callback_url`` falls back to the client's.
+        With ``callback=receiver`` (a :class:`~coreclaw_async.callbacks.CallbackReceiver`)
+        the start uses a URL minted by the receiver instead, and the run is bound to it
+        before this returns, so ``receiver.wait(run.run_slug)`` and
+        ``client.runs.wait(run.run_slug, receiver=receiver)`` wake on its notices.
         The start is retried only when nothing can have been created (not sent, rate
         limited); if it was sent and no verdict came back, ``RunStartUnknownError`` is
         raised and it is not re-sent.
 
         Raises:
-            InvalidParameterError: blank slug or missing/invalid callback URL (nothing sent).
+            InvalidParameterError: blank slug, missing/invalid callback URL, both
+                ``callback`` and ``callback_url``, or a closed receiver (nothing sent).
             TaskNotFoundError, AuthenticationError, RateLimitError, InsufficientBalanceError,
             ...: the server refused the start (see ``coreclaw_async.errors``).
             RunStartUnknownError: sent, outcome unknown.
@@ -67,7 +77,14 @@ class AsyncTasks(Resource):
             run = await client.tasks.run("01KSFDXRNYGKT3NNE11EMR4W5X")
             print(run.run_slug)
         """
-        request = self.prepare(task_slug, callback_url=callback_url)
+        tasks = self if callback is None else _with_receiver(self, callback, callback_url)
+        request = tasks.prepare(task_slug, callback_url=callback_url)
+        return await tasks._start(request, timeout=timeout, max_retries=max_retries)
+
+    async def _start(
+        self, request: TaskRunRequest, *, timeout: float | None, max_retries: int | None
+    ) -> TaskRun:
+        """Send a request that ``prepare`` made (no second validation); ``run_many`` uses it too."""
         return await self._session.call(_v1.TASK_RUN, request, timeout=timeout, max_retries=max_retries)
 
     def run_many(
@@ -75,6 +92,7 @@ class AsyncTasks(Resource):
         requests: TaskRunRequests,
         *,
         callback_url: str | None = None,
+        callback: CallbackReceiver | None = None,
         concurrency: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -92,6 +110,9 @@ class AsyncTasks(Resource):
         ``concurrency`` defaults to the client's ``max_connections``. ``callback_url``
         applies to items without their own; ``timeout`` and ``max_retries`` apply to each
         item's start as in :meth:`run`, sharing the client's limiter with every other call.
+        With ``callback=receiver`` every item without its own URL gets one minted by the
+        receiver and each started run is bound to it (see :meth:`run`); pass the started
+        slugs to ``client.runs.wait_many(..., receiver=receiver)`` to learn how they end.
         Nothing is sent until the batch is entered or iterated.
 
         Raises:
@@ -105,8 +126,9 @@ class AsyncTasks(Resource):
                     if outcome.started is None:
                         log_for_reconciliation(outcome.request)
         """
+        tasks = self if callback is None else _with_receiver(self, callback, callback_url)
         return TaskRunBatch(
-            self,
+            tasks,
             requests,
             callback_url=callback_url,
             concurrency=self._session.max_connections if concurrency is None else concurrency,
@@ -119,6 +141,7 @@ class AsyncTasks(Resource):
         requests: TaskRunRequests,
         *,
         callback_url: str | None = None,
+        callback: CallbackReceiver | None = None,
         concurrency: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
@@ -142,6 +165,7 @@ class AsyncTasks(Resource):
         batch = self.run_many(
             requests,
             callback_url=callback_url,
+            callback=callback,
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,
@@ -168,3 +192,10 @@ class AsyncTasks(Resource):
             raise
         outcomes.sort(key=operator.attrgetter("index"))
         return outcomes
+
+
+def _with_receiver(tasks: AsyncTasks, receiver: CallbackReceiver, callback_url: str | None) -> AsyncTasks:
+    # Imported here: the receiver view imports this module.
+    from ._callback_tasks import with_receiver
+
+    return with_receiver(tasks, receiver, callback_url)

@@ -1,9 +1,10 @@
 """Test helpers for code that talks to CoreClaw: an in-process fake of the v1 HTTP API.
 
 `FakeCoreClaw` serves the documented v1 endpoints over real HTTP on 127.0.0.1, keeps a
-ledger of every run created, counts requests and TCP connections, and injects faults
-(`Fault`) on demand. It is written from the API reference as wire JSON and imports nothing
-from the client, so a client bug cannot be mirrored by the fake.
+ledger of every run created, counts requests and TCP connections, injects faults
+(`Fault`) on demand and delivers run callbacks to loopback URLs, as lossy as you ask. It
+is written from the API reference as wire JSON and imports nothing from the client, so a
+client bug cannot be mirrored by the fake.
 
 pytest users get a ready fixture with ``pytest_plugins = ["coreclaw_async.testing.pytest_plugin"]``.
 Run it standalone with ``python -m coreclaw_async.testing --port 8080``.
@@ -11,18 +12,23 @@ Run it standalone with ``python -m coreclaw_async.testing --port 8080``.
 
 from __future__ import annotations
 
+from ._callbacks import CallbackDelivery, CallbackSettings, CallbackStats, is_loopback_url
 from ._fake import FakeCoreClaw
 from ._faults import Fault
 from ._records import FakeRun, FakeTask, FakeWorker, RunState
 from ._ulid import is_ulid, new_ulid
 
 __all__ = [
+    "CallbackDelivery",
+    "CallbackSettings",
+    "CallbackStats",
     "FakeCoreClaw",
     "FakeRun",
     "FakeTask",
     "FakeWorker",
     "Fault",
     "RunState",
+    "is_loopback_url",
     "is_ulid",
     "new_ulid",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -24,6 +25,7 @@ from typing import Any, NamedTuple
 from aiohttp import web
 
 from . import _wire as wire
+from ._callbacks import CallbackDelivery, CallbackDispatcher, CallbackSettings, CallbackStats
 from ._catalog import (
     ACCEPTED_REGIONS,
     DEFAULT_SYSTEM,
@@ -61,6 +63,8 @@ EXPORT_URL_TTL = 3600
 EXPORT_CHUNK_ROWS = 1000
 # Longest sleep between two looks at a run while a synchronous start waits for it.
 SYNC_POLL_INTERVAL = 0.25
+# The legacy callback shape's integer run ids count up from here (spec section 4 example: 123456).
+RUN_ID_BASE = 100_000
 LOG_URL_PREFIX = "/files/log/"
 EXPORT_URL_PREFIX = "/files/export/"
 
@@ -264,6 +268,18 @@ class FakeCoreClaw:
     (`inject`). Runs move ready -> running -> succeeded/failed on the clock (`run_schedule`),
     computed lazily when asked.
 
+    Callbacks (spec section 4): a run whose ``callback_url`` is on loopback (127.0.0.1,
+    ``localhost``, ``::1``) gets a POST there when it starts running, when it ends
+    (``succeeded``/``failed``) and when an abort is accepted (``aborting``, then ``failed``).
+    Any other callback URL is never contacted (``callback_stats.skipped`` counts those runs).
+    The knobs make delivery as unreliable as the platform allows: ``callback_drop`` and
+    ``callback_duplicate`` are probabilities per notice, ``callback_delay`` is seconds or a
+    ``(low, high)`` range, ``callback_reorder`` is the probability (``True`` = always) that a
+    run's ``running`` notice arrives after its final one, and ``callback_legacy_shape`` the
+    probability of the pre-2026-07-03 body with an integer ``run_id`` instead of ``run_slug``.
+    ``callbacks=False`` turns delivery off. Each may also be changed later through
+    `callback_settings`.
+
     Example::
 
         async with FakeCoreClaw(tasks=2) as fake:
@@ -296,6 +312,12 @@ class FakeCoreClaw:
         balance: str = DEFAULT_BALANCE,
         concurrency_limit: int | None = None,
         keepalive_timeout: float = 75.0,
+        callbacks: bool = True,
+        callback_drop: float = 0.0,
+        callback_duplicate: float = 0.0,
+        callback_delay: float | tuple[float, float] = 0.0,
+        callback_reorder: float | bool = False,
+        callback_legacy_shape: float | bool = False,
     ) -> None:
         if http_status_mode not in HTTP_STATUS_MODES:
             raise ValueError(f"http_status_mode must be one of {HTTP_STATUS_MODES}")
@@ -324,6 +346,18 @@ class FakeCoreClaw:
         """Longest wait of a synchronous `scraper/run` before it answers `running`."""
         self._rng = random.Random(seed)
         self._keepalive_timeout = keepalive_timeout
+        # A separate stream, so turning callbacks on does not shift the faults a seed gives.
+        self._callbacks = CallbackDispatcher(
+            CallbackSettings.build(
+                enabled=callbacks,
+                drop=callback_drop,
+                duplicate=callback_duplicate,
+                delay=callback_delay,
+                reorder=callback_reorder,
+                legacy_shape=callback_legacy_shape,
+            ),
+            random.Random(None if seed is None else f"callbacks-{seed}"),
+        )
         self._secret = secrets.token_bytes(16)
 
         self._workers: dict[str, FakeWorker] = {}
@@ -419,8 +453,12 @@ class FakeCoreClaw:
         self._url = f"http://{host}:{port}"
 
     async def close(self) -> None:
-        """Stop serving and close every connection; waiting handlers are dropped. Idempotent."""
+        """Stop serving and close every connection; waiting handlers are dropped. Idempotent.
+
+        Callback notices not yet sent are dropped too; no task of the fake is left behind.
+        """
         self._closed = True
+        await self._callbacks.close()
         runner, self._runner = self._runner, None
         if runner is None:
             return
@@ -516,6 +554,29 @@ class FakeCoreClaw:
     def balance(self) -> str:
         """Account balance as `account/info` reports it."""
         return self._balance
+
+    @property
+    def callback_settings(self) -> CallbackSettings:
+        """The live callback delivery knobs (see the class docstring); change them at any time."""
+        return self._callbacks.settings
+
+    @property
+    def callback_stats(self) -> CallbackStats:
+        """A snapshot of the callback delivery counters."""
+        return dataclasses.replace(self._callbacks.stats)
+
+    @property
+    def callback_deliveries(self) -> list[CallbackDelivery]:
+        """Every callback POST made so far, in the order the answers came."""
+        return list(self._callbacks.deliveries)
+
+    async def drain_callbacks(self, timeout: float = 10.0) -> None:
+        """Wait until every notice scheduled so far has been sent (or dropped, or failed).
+
+        Notices of runs that are not final yet count as scheduled, so this also waits for
+        those runs to end. Raises ``TimeoutError`` if that takes longer than ``timeout``.
+        """
+        await self._callbacks.drain(timeout)
 
     def reset_counters(self) -> None:
         """Zero the request and connection counters (the ledger is kept)."""
@@ -857,11 +918,13 @@ class FakeCoreClaw:
             rows_total=self.rows_per_run,
             fails=fails,
             abort_linger=self.abort_linger,
+            run_id=RUN_ID_BASE + len(self._runs) + 1,
             rerun_of=rerun_of,
         )
         self._runs.append(run)
         self._runs_by_slug[run.slug] = run
         self._live.append(run)
+        self._callbacks.run_created(run)
         if task_slug is not None:
             self._runs_by_task[task_slug] = self._runs_by_task.get(task_slug, 0) + 1
         return run
@@ -998,8 +1061,11 @@ class FakeCoreClaw:
         run_slug = _req_str(args, "run_slug")
         await self._checkpoint(path)
         run = self._get_run(run_slug)
+        first = run.aborted_at is None
         if not run.abort(time.monotonic()):
             raise _ApiError(wire.ABORT_FAILED)
+        if first:
+            self._callbacks.run_aborted(run)
         return b"null"
 
     async def _run_list(self, args: _Args, path: str) -> bytes:

@@ -108,10 +108,14 @@ class FakeRun:
     fails: bool
     abort_linger: float | None
     origin: str = "api"
+    run_id: int = 0
+    """Integer id the legacy callback shape sends as ``run_id`` (spec section 4)."""
     rerun_of: str | None = None
     """Slug of the run this one reran, if it came from `/api/v1/rerun`."""
     aborted_at: float | None = None
     """`time.monotonic()` of the accepted abort, if any."""
+    notify: bool = False
+    """Whether the fake delivers this run's callbacks (a loopback ``callback_url``, delivery on)."""
     # Encoded run record, cached once the run is final (it never changes again).
     _final_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
