@@ -23,7 +23,7 @@ from coreclaw_async import (
     WaitTimeoutError,
 )
 
-EXAMPLES = Path("/work/shared/api-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "api-examples"
 SLUG = "01KZDQ89G8PTTWG5Z703BG7D1T"
 OTHER = "01KSFDS8XWTJME33C08XMCR6B9"
 

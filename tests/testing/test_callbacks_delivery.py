@@ -15,7 +15,7 @@ from aiohttp import web
 
 from coreclaw_async.testing import FakeCoreClaw, is_loopback_url
 
-EXAMPLES = Path("/work/shared/api-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "api-examples"
 FAST = (0.05, 0.1)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from coreclaw_async import InvalidCallbackError, RunCallback
 
-EXAMPLES = Path("/work/shared/api-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "api-examples"
 
 
 def example(name: str) -> bytes:

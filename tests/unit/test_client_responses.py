@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -44,7 +43,7 @@ from coreclaw_async import (
     WorkerRunFailedError,
 )
 
-EXAMPLES = Path(os.environ.get("CORECLAW_API_EXAMPLES", "/work/shared/api-examples"))
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "api-examples"
 KEY = "scraper_api_UNITTESTKEY0123456789abcdef"
 BASE = "https://openapi.test"
 URL = BASE + "/api/v1/task/run"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from coreclaw_async.errors import (
     WorkerVersionUnavailableError,
 )
 
-EXAMPLES = Path(os.environ.get("CORECLAW_API_EXAMPLES", "/work/shared/api-examples"))
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "api-examples"
 KEY = "scraper_api_UNITTESTKEY0123456789abcdef"
 PATH = "/api/v1/task/run"
 

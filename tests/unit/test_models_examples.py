@@ -54,7 +54,7 @@ from coreclaw_async.models import (
     WorkerRunSync,
 )
 
-EXAMPLES = Path("/work/shared/api-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "api-examples"
 UTC = timezone.utc
 
 # Success bodies: the operation that parses them and the type it must produce.
