@@ -91,7 +91,7 @@ async def test_cancelling_the_consumer_stops_launches_releases_everything_and_re
     slow_fake: FakeCoreClaw,
 ) -> None:
     fake = slow_fake
-    slugs = [fake.add_task() for _ in range(300)]
+    slugs = [fake.add_task() for _ in range(1000)]
     delivered: list[TaskRunOutcome] = []
     holder: list[TaskRunBatch] = []
     async with _client(fake) as client:
@@ -103,7 +103,12 @@ async def test_cancelling_the_consumer_stops_launches_releases_everything_and_re
                     delivered.append(outcome)
 
         consumer = asyncio.create_task(consume())
-        await asyncio.sleep(0.15)
+        # Cancel once launches are flowing (not after a fixed time: a loaded machine may be slow
+        # to send the first ones), while far from done (1,000 starts take >= 2 s at 20 ms each).
+        for _ in range(500):  # bounded: at most ~5 s
+            if fake.requests_by_path.get(TASK_RUN, 0) >= 20:
+                break
+            await asyncio.sleep(0.01)
         consumer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await consumer

@@ -294,7 +294,12 @@ async def test_a_retry_racing_aclose_does_not_reopen_the_session(fake: FakeCoreC
     started = await client.tasks.run(fake.task_slugs[0])
     fake.inject(Fault.DROP_BEFORE_CREATE, times=None, path=RUN_DETAIL)
     read = asyncio.create_task(client.runs.get(started.run_slug))
-    await asyncio.sleep(0.05)  # the first attempt failed; the read is backing off
+    # Until the first attempt has failed and the read is backing off (bounded: at most ~5 s).
+    for _ in range(500):
+        if fake.requests_by_path.get(RUN_DETAIL, 0) >= 1:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.02)
 
     await client.aclose()
 
