@@ -45,7 +45,9 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(
-        "demo", help="launch task runs against an embedded FakeCoreClaw and print a summary"
+        "demo",
+        help="launch task runs against an embedded FakeCoreClaw, wait for them to finish "
+        "through a callback receiver, and print a summary",
     )
     demo.add_argument("--runs", type=int, default=1000, help="task runs to start (default 1000)")
     demo.add_argument(
@@ -57,7 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--chaos",
         action="store_true",
-        help="inject rate limits, 502s and dropped connections to show retries and unknown outcomes",
+        help="inject rate limits, 502s and dropped connections to show retries and unknown outcomes, "
+        "and lose, repeat, reorder and delay more callbacks",
     )
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=None)
