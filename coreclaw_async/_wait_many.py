@@ -4,7 +4,8 @@ However many runs are waited for, a fixed number of poller tasks (``concurrency`
 them: each run has a due time in one heap, the pollers take whichever run is due next,
 read it with ``runs.get`` and put it back with a longer, jittered gap (the ``runs.wait``
 cadence: at once, then about a second, growing up to ``poll_interval``). With a
-``CallbackReceiver``, a final notice makes its run due at once; it is still confirmed by
+``CallbackReceiver``, a final notice makes its run due at once (and the first read waits for
+the first gap, since notices cover the runs that end sooner); it is still confirmed by
 ``runs.get`` before it is yielded, and polling carries on for runs whose notice is lost.
 """
 
@@ -97,7 +98,8 @@ class _Pollers:
         self._unsubscribe: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._deadline = 0.0
-        self._work: asyncio.Future[None] | None = None
+        # One future per idle poller: new work wakes one of them, not all.
+        self._idle: deque[asyncio.Future[None]] = deque()
         self._output: asyncio.Future[None] | None = None
         self.stopped = False
         self.polls = 0
@@ -109,11 +111,17 @@ class _Pollers:
     def start(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._deadline = loop.time() + self._timeout
-        self._work = loop.create_future()
         self._output = loop.create_future()
         now = loop.time()
+        # Without a receiver every run is read at once. With one, a run whose final notice
+        # already came is due at once (the subscription below), so the others can wait for
+        # their first gap: a run just started is not final yet, and a lost notice costs at
+        # most that gap.
+        first = now
+        if self._receiver is not None and not self._receiver.closed:
+            first = now + min(WAIT_FIRST_DELAY, self._poll_interval)
         for slug in self.pending:
-            self._schedule(slug, now)
+            self._schedule(slug, first)
         count = min(self._poller_count, len(self.pending))
         self._tasks = [
             loop.create_task(self._poll_loop(), name=f"coreclaw_async.wait_many-poller-{number}")
@@ -132,11 +140,19 @@ class _Pollers:
         self._signal_work()
 
     def _signal_work(self) -> None:
-        work = self._work
-        if work is not None and not work.done():
-            work.set_result(None)
-        assert self._loop is not None
-        self._work = self._loop.create_future()
+        """Wake one idle poller (it looks at the schedule again)."""
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _wake_all_pollers(self) -> None:
+        idle, self._idle = self._idle, deque()
+        for waiter in idle:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _signal_output(self) -> None:
         output = self._output
@@ -171,11 +187,20 @@ class _Pollers:
                     entry = self.pending.get(slug)
                     if entry is None or entry.due_seq != seq:
                         continue  # finished, or rescheduled since
+                    if heap and heap[0][0] <= now:
+                        self._signal_work()  # more is due: hand it to an idle poller
                     await self._poll(slug, entry, loop)
                     continue
                 wake_at = min(heap[0][0] if heap else self._deadline, self._deadline)
-                assert self._work is not None
-                await asyncio.wait((self._work,), timeout=max(wake_at - now, 0.0))
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                try:
+                    await asyncio.wait((waiter,), timeout=max(wake_at - now, 0.0))
+                finally:
+                    if not waiter.done():
+                        waiter.cancel()
+                        with contextlib.suppress(ValueError):
+                            self._idle.remove(waiter)
         except Exception as exc:
             # A bug of ours: end the whole wait with it rather than hang until the deadline.
             logger.error("wait_many poller failed", exc_info=True)
@@ -194,7 +219,7 @@ class _Pollers:
             self.fatal = exc
             self.stopped = True
             self._signal_output()
-            self._signal_work()
+            self._wake_all_pollers()
             return
         except (NotFoundError, InvalidRequestError) as exc:
             logger.warning("wait_many: run %s cannot be read (%s); not waited for", slug, exc)
@@ -245,7 +270,7 @@ class _Pollers:
         self.ready.append(run)
         self._signal_output()
         if not self.pending:
-            self._signal_work()  # idle pollers see there is nothing left and end
+            self._wake_all_pollers()  # idle pollers see there is nothing left and end
 
     # -- consumer side -------------------------------------------------------------------
 

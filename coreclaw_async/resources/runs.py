@@ -479,7 +479,8 @@ class AsyncRuns(Resource):
 
         ``concurrency`` poller tasks serve every run, however many there are: each run is
         read at once, then with growing jittered gaps up to ``poll_interval`` (as
-        :meth:`wait`). With ``receiver``, a final notice makes its run due at once; every
+        :meth:`wait`). With ``receiver``, a final notice makes its run due at once, and the
+        first read of the others waits for the first gap (about a second); every
         run is still confirmed with ``get`` before it is yielded, so lost, duplicated or
         forged notices change latency, never the result. Each run is yielded exactly once;
         runs that cannot be read (``RunNotFoundError``) end up in ``errors`` instead.
