@@ -162,6 +162,10 @@ class _Pollers:
         self._output = self._loop.create_future()
 
     def _on_final_notice(self, slug: str) -> None:
+        receiver = self._receiver
+        if receiver is not None and receiver.closed:
+            # Woken by the receiver closing, not by a notice: carry on polling at its pace.
+            return
         entry = self.pending.get(slug)
         if entry is None or self.stopped or self._loop is None:
             return
@@ -230,7 +234,12 @@ class _Pollers:
         except CoreClawError as exc:
             entry.failures += 1
             logger.info("wait_many: reading run %s failed (%s); trying again later", slug, exc)
-            self._reschedule(slug, entry, loop)
+            if entry.recheck:
+                # A final notice came during the failed read: try again at once (only once:
+                # the next read starts with recheck cleared).
+                self._schedule(slug, loop.time())
+            else:
+                self._reschedule(slug, entry, loop)
             return
         finally:
             entry.in_flight = False
@@ -267,6 +276,8 @@ class _Pollers:
 
     def _finish(self, slug: str, run: Run) -> None:
         del self.pending[slug]
+        if self._receiver is not None:
+            self._receiver._confirmed(slug)
         self.ready.append(run)
         self._signal_output()
         if not self.pending:
@@ -392,11 +403,12 @@ class FinishedRuns:
         try:
             # Bounded by the deadline: each pass yields, ends, or waits for output or the deadline.
             while True:
+                # Runs already confirmed final are handed out before any fatal error.
+                if pollers.ready:
+                    return pollers.ready.popleft()
                 if pollers.fatal is not None:
                     await self.aclose()
                     raise pollers.fatal
-                if pollers.ready:
-                    return pollers.ready.popleft()
                 if not pollers.pending:
                     await self.aclose()
                     raise StopAsyncIteration

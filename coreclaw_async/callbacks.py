@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import inspect
 import itertools
 import logging
 import secrets
@@ -35,6 +36,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
 from aiohttp import web
@@ -72,6 +74,19 @@ _H = TypeVar("_H", bound=CallbackHandler)
 # Body chunks read at a time while enforcing the size limit.
 _READ_CHUNK = 16 * 1024
 
+# Distinct statuses one launch may record. A run sends a handful (running, aborting, a final
+# one); past this, notices to the token are refused (429) so a leaked token cannot make the
+# receiver store or queue without limit.
+MAX_NOTICES_PER_LAUNCH = 16
+
+# Longest sender-supplied text copied into a log line.
+_LOGGED_CHARS = 64
+
+
+def _shown(value: object) -> str:
+    """A sender-supplied value made safe for a log line: escaped and cut short."""
+    return repr(value)[:_LOGGED_CHARS]
+
 
 def _answer(status: int, result: str) -> web.Response:
     return web.json_response({"ok": 200 <= status < 300, "result": result}, status=status)
@@ -91,6 +106,8 @@ class ReceiverStats:
         mismatched: notices naming another run than the one their launch was bound to (409,
             or dropped at bind time when they came first).
         refused_closed: POSTs after ``close()`` (503).
+        over_limit: notices refused because their launch already recorded
+            ``MAX_NOTICES_PER_LAUNCH`` statuses (429).
         handler_errors: exceptions raised by your handlers (logged, never answered to the sender).
         launches: launches currently known.
         queued_for_handlers: notices waiting for a handler task.
@@ -104,6 +121,7 @@ class ReceiverStats:
     malformed: int
     mismatched: int
     refused_closed: int
+    over_limit: int
     handler_errors: int
     launches: int
     queued_for_handlers: int
@@ -237,7 +255,7 @@ class CallbackReceiver:
         finished_retention: float = DEFAULT_FINISHED_LAUNCH_RETENTION,
     ) -> None:
         if public_url is not None:
-            public_url = require_callback_url("public_url", public_url).rstrip("/")
+            public_url = _check_public_url(public_url)
         self._public_url = public_url
         self._max_body = require_int("max_body_size", max_body_size, minimum=1)
         self._handler_task_count = require_int("handler_tasks", handler_tasks, minimum=1)
@@ -263,7 +281,12 @@ class CallbackReceiver:
         self._malformed = 0
         self._mismatched = 0
         self._refused_closed = 0
+        self._over_limit = 0
         self._handler_errors = 0
+        # Every pending wait (by slug or launch), so that close() can end them all.
+        self._all_waiters: set[asyncio.Future[None]] = set()
+        self._close_task: asyncio.Task[None] | None = None
+        self._stopping_workers = False
         self._app = web.Application()
         self._app.router.add_routes(self.routes())
         self._app.on_cleanup.append(self._on_app_cleanup)
@@ -328,7 +351,9 @@ class CallbackReceiver:
             raise
         self._runner = runner
         bound = runner.addresses[0][1]
-        shown = f"[{host}]" if ":" in host else host
+        # A wildcard bind has no address to give out; loopback is the one that surely works.
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        shown = f"[{local}]" if ":" in local else local
         url = f"http://{shown}:{bound}"
         if self._public_url is None:
             self._public_url = url
@@ -346,30 +371,52 @@ class CallbackReceiver:
     async def close(self, *, timeout: float = DEFAULT_RECEIVER_CLOSE_TIMEOUT) -> None:
         """Stop receiving: new notices get 503, waits end, queued handlers get ``timeout`` seconds
         to finish and are then cancelled; every task of the receiver has ended on return. Idempotent.
+
+        Concurrent calls all wait for the same shutdown. If the caller is cancelled, the
+        shutdown still completes in the background. Called from one of your handlers, it
+        returns at once and the shutdown proceeds without waiting for that handler.
         """
-        if self._closing:
+        if self._close_task is None:
+            self._closing = True
+            self._closed = True
+            self._wake_everyone()
+            self._close_task = asyncio.get_running_loop().create_task(
+                self._shutdown(timeout), name="coreclaw_async.callback-receiver-close"
+            )
+        current = asyncio.current_task()
+        if current is self._close_task or current in self._workers:
+            # From the shutdown itself (the app's cleanup hook) or from a handler.
             return
-        self._closing = True
-        self._closed = True
-        self._wake_everyone()
+        await asyncio.shield(self._close_task)
+
+    async def _shutdown(self, timeout: float) -> None:
         runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
-        workers, self._workers = self._workers, []
-        if workers:
-            pending = sum(queue.qsize() for queue in self._queues)
-            joined = asyncio.gather(*(queue.join() for queue in self._queues))
-            try:
-                await asyncio.wait_for(joined, timeout)
-            except asyncio.TimeoutError:
-                logger.warning(
-                    "callback receiver closed with handlers still busy (%d notice(s) were queued); cancelled",
-                    pending,
-                )
+        workers = self._workers
+        try:
+            if runner is not None:
+                await runner.cleanup()
+            if workers:
+                pending = sum(queue.qsize() for queue in self._queues)
+                joins = [asyncio.ensure_future(queue.join()) for queue in self._queues]
+                try:
+                    _, late = await asyncio.wait(joins, timeout=timeout)
+                finally:
+                    for join in joins:
+                        join.cancel()
+                if late:
+                    logger.warning(
+                        "callback receiver closed with handlers still busy (%d notice(s) were queued); "
+                        "cancelled",
+                        pending,
+                    )
+        finally:
+            self._stopping_workers = True
             for task in workers:
                 task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-        self._queues = []
+            if workers:
+                await asyncio.wait(workers)
+            self._workers = []
+            self._queues = []
 
     async def _on_app_cleanup(self, app: web.Application) -> None:
         await self.close()
@@ -417,6 +464,27 @@ class CallbackReceiver:
         """The launch bound to (or notified about) ``run_slug``, if the receiver knows one."""
         return self._by_slug.get(run_slug)
 
+    def launch_for_url(self, callback_url: str) -> Launch | None:
+        """The live launch that minted ``callback_url``, if any.
+
+        For reconciling a start whose outcome is unknown (``RunStartUnknownError``, or a
+        ``run_many`` outcome with ``started=None``): its ``request.callback_url`` leads to the
+        launch, whose :attr:`Launch.notices` show whether a run reported in (legacy notices
+        carry only ``run_id``), and whose :meth:`Launch.wait` waits for its final notice.
+        """
+        if not isinstance(callback_url, str) or self._public_url is None:
+            return None
+        base, _, token = callback_url.rpartition("/")
+        if base != self._public_url or not token:
+            return None
+        return self._lookup(token)
+
+    def _confirmed(self, run_slug: str) -> None:
+        """``runs.get`` showed ``run_slug`` final: its launch needs keeping only for retention."""
+        launch = self._by_slug.get(run_slug)
+        if launch is not None and launch._finished_at is None:
+            launch._finished_at = time.monotonic()
+
     def final_notice(self, run_slug: str) -> RunCallback | None:
         """The first final notice received for ``run_slug``, if any (no waiting)."""
         launch = self._by_slug.get(run_slug)
@@ -459,7 +527,9 @@ class CallbackReceiver:
                 # cannot shadow the real notice of the same status.
                 self._mismatched += 1
                 logger.warning(
-                    "callback for run %s arrived on the launch of run %s; dropped", notice.run_slug, run_slug
+                    "callback for run %s arrived on the launch of run %s; dropped",
+                    _shown(notice.run_slug),
+                    run_slug,
                 )
                 if self._by_slug.get(notice.run_slug) is launch:
                     del self._by_slug[notice.run_slug]
@@ -504,7 +574,7 @@ class CallbackReceiver:
         launch = self._lookup(request.match_info.get("token", ""))
         if launch is None:
             self._unknown += 1
-            logger.info("callback to an unknown token refused (from %s)", request.remote)
+            logger.debug("callback to an unknown token refused (from %s)", request.remote)
             return _answer(404, "unknown")
         body = await self._read_body(request)
         if body is None:
@@ -539,13 +609,16 @@ class CallbackReceiver:
         if notice.run_slug is not None and bound is not None and notice.run_slug != bound:
             self._mismatched += 1
             logger.warning(
-                "callback for run %s arrived on the launch of run %s; refused", notice.run_slug, bound
+                "callback for run %s arrived on the launch of run %s; refused", _shown(notice.run_slug), bound
             )
             return 409, "another run"
         notice = attrs.evolve(notice, run_slug=notice.run_slug or bound, label=launch.label)
         if notice.run_status in launch._statuses:
             self._duplicates += 1
             return 200, "duplicate"
+        if len(launch._statuses) >= MAX_NOTICES_PER_LAUNCH:
+            self._over_limit += 1
+            return 429, "too many notices"
         launch._statuses.add(notice.run_status)
         launch._notices.append(notice)
         self._accepted += 1
@@ -591,8 +664,13 @@ class CallbackReceiver:
                 if notice.is_final:
                     await queue.put(notice.run_slug)
         """
-        if not callable(handler):
-            raise InvalidParameterError("handler", f"must be an async callable, got {type(handler).__name__}")
+        if not callable(handler) or not (
+            inspect.iscoroutinefunction(handler)
+            or inspect.iscoroutinefunction(getattr(handler, "__call__", None))  # noqa: B004
+        ):
+            raise InvalidParameterError(
+                "handler", f"must be an async function (async def), got {type(handler).__name__}"
+            )
         self._handlers.append(handler)
         return handler
 
@@ -613,6 +691,18 @@ class CallbackReceiver:
                 for handler in tuple(self._handlers):
                     try:
                         await handler(notice)
+                    except asyncio.CancelledError:
+                        if self._worker_cancelled():
+                            raise
+                        # The handler awaited something that was cancelled: its failure,
+                        # not a reason for this task to stop serving the others.
+                        self._handler_errors += 1
+                        logger.error(
+                            "callback handler %s was cancelled on run %s (%s)",
+                            getattr(handler, "__qualname__", handler),
+                            notice.run_slug,
+                            notice.run_status,
+                        )
                     except Exception:
                         self._handler_errors += 1
                         logger.exception(
@@ -623,6 +713,14 @@ class CallbackReceiver:
                         )
             finally:
                 queue.task_done()
+
+    def _worker_cancelled(self) -> bool:
+        """Whether the running handler task itself is being cancelled (by close or loop shutdown)."""
+        if self._stopping_workers:
+            return True
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+        return bool(cancelling is not None and cancelling())
 
     # -- waiting ------------------------------------------------------------------------
 
@@ -669,11 +767,16 @@ class CallbackReceiver:
         count = self._final_count(run_slug)
         if count > seen:
             return count
-        if self._closed:
-            await asyncio.sleep(timeout)
-            return count
-        await self._until_woken(run_slug, timeout)
-        return self._final_count(run_slug)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        if not self._closed:
+            await self._until_woken(run_slug, timeout)
+            count = self._final_count(run_slug)
+            if count > seen or not self._closed:
+                return count
+        # Closed (before or while sleeping): no notice will come, sleep the gap out.
+        await asyncio.sleep(max(0.0, until - loop.time()))
+        return count
 
     def _subscribe(self, run_slugs: Iterable[str], listener: Callable[[str], None]) -> Callable[[], None]:
         """Call ``listener(slug)`` on each final notice of these runs (at once for those that
@@ -704,6 +807,7 @@ class CallbackReceiver:
             if not future.done():
                 future.set_result(None)
 
+        self._all_waiters.add(future)
         if isinstance(run, Launch):
             run._waiters.append(future)
             unsubscribe: Callable[[], None] = lambda: None  # noqa: E731
@@ -715,6 +819,7 @@ class CallbackReceiver:
             await asyncio.wait((future,), timeout=timeout)
         finally:
             unsubscribe()
+            self._all_waiters.discard(future)
             if isinstance(run, Launch):
                 with contextlib.suppress(ValueError):
                     run._waiters.remove(future)
@@ -731,6 +836,9 @@ class CallbackReceiver:
                 listener(slug)
         for launch in self._launches.values():
             self._wake_launch(launch)
+        for future in tuple(self._all_waiters):
+            if not future.done():
+                future.set_result(None)
 
     # -- introspection ------------------------------------------------------------------
 
@@ -746,6 +854,7 @@ class CallbackReceiver:
             malformed=self._malformed,
             mismatched=self._mismatched,
             refused_closed=self._refused_closed,
+            over_limit=self._over_limit,
             handler_errors=self._handler_errors,
             launches=len(self._launches),
             queued_for_handlers=sum(queue.qsize() for queue in self._queues),
@@ -754,3 +863,11 @@ class CallbackReceiver:
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("serving" if self._runner is not None else "open")
         return f"<CallbackReceiver {state} public_url={self._public_url!r} launches={len(self._launches)}>"
+
+
+def _check_public_url(url: str) -> str:
+    url = require_callback_url("public_url", url)
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise InvalidParameterError("public_url", f"must not have a query or fragment: {url!r}")
+    return url.rstrip("/")

@@ -85,8 +85,8 @@ def _identity(body: Mapping[str, Any]) -> tuple[str | None, int | None]:
 def _epoch(value: int | float | None) -> datetime | None:
     if value is None or value <= 0:
         return None
-    seconds = value / 1000 if value >= _MILLISECONDS_FROM else value
     try:
+        seconds = value / 1000 if value >= _MILLISECONDS_FROM else value
         return datetime.fromtimestamp(seconds, tz=timezone.utc)
     except (OverflowError, OSError, ValueError):
         return None

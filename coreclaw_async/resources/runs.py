@@ -440,6 +440,8 @@ class AsyncRuns(Resource):
             if on_poll is not None:
                 on_poll(run)
             if run.is_final:
+                if receiver is not None:
+                    receiver._confirmed(slug)
                 return run
             now = loop.time()
             # Jittered around the current gap but never above poll_interval, so waiters that

@@ -489,8 +489,14 @@ class FakeCoreClaw:
 
     @property
     def api_key(self) -> str:
-        """The only API key the fake accepts."""
+        """The only API key the fake accepts; assign a new one to simulate a revoked key."""
         return self._api_key
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise ValueError("api_key must be a non-empty string")
+        self._api_key = value
 
     @property
     def task_slugs(self) -> list[str]:
