@@ -548,6 +548,27 @@ def _meta(args: argparse.Namespace, mode: str) -> dict:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = ""
+    try:
+        # Uncommitted changes to the package or the benchmarks: the commit alone does not say
+        # what was measured.
+        changed = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "coreclaw_async",
+                "benchmarks",
+                ":(exclude)benchmarks/results",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=BENCH_DIR.parent,
+            timeout=10,
+        ).stdout.split("\n")
+        dirty: list[str] | None = [line[3:] for line in changed if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        dirty = None
     return {
         "mode": mode,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -556,6 +577,7 @@ def _meta(args: argparse.Namespace, mode: str) -> dict:
         "cpus": os.cpu_count(),
         "loadavg_at_start": os.getloadavg(),
         "git_commit": commit or None,
+        "git_uncommitted": dirty,
         "versions": {
             name: _version(name)
             for name in ("coreclaw-async", "aiohttp", "httpx", "orjson", "cattrs", "attrs")

@@ -37,8 +37,13 @@ def loads(raw: bytes) -> Any:
     to the standard library with ``strict=False``. Raises ``ValueError`` if the body is
     not JSON at all.
     """
-    # orjson turns integers beyond 64 bits into floats; such bodies take the exact path.
-    if _orjson is not None and _HUGE_INT.search(raw) is None:
+    # orjson turns integers beyond 64 bits into floats; such bodies (20 digits in a row, as
+    # _HUGE_INT says) take the exact path. The digit test is a bytes.translate, not the regex.
+    if _orjson is not None and (
+        _TWENTY_ZEROS not in raw.translate(_DIGITS_TO_ZERO)
+        if type(raw) is bytes
+        else _HUGE_INT.search(raw) is None
+    ):
         try:
             return _orjson.loads(raw)
         except _orjson.JSONDecodeError:
@@ -51,3 +56,7 @@ def loads(raw: bytes) -> Any:
 
 
 _HUGE_INT = re.compile(rb"\d{20}")
+# Every ASCII digit becomes b"0" and nothing else does, so 20 digits in a row in ``raw`` are
+# exactly 20 b"0" in a row in the mapped copy: _HUGE_INT's meaning, at a fraction of its cost.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
+_TWENTY_ZEROS = b"0" * 20

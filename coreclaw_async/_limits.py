@@ -85,14 +85,7 @@ class Limiter:
         """
         loop = asyncio.get_running_loop()
         start = loop.time()
-        # Fast path: a free slot, nobody queued, no cooldown, no pacing.
-        if (
-            self._active < self.limit
-            and not self._waiters
-            and not self._interval
-            and start >= self._cooldown_until
-        ):
-            self._active += 1
+        if self.try_acquire(start):
             return 0.0
         try:
             await self._gate(loop, gate_deadline, slot_deadline)
@@ -101,6 +94,23 @@ class Limiter:
             waited = loop.time() - start
             self.waited_total += waited
         return waited
+
+    def try_acquire(self, now: float) -> bool:
+        """Take a slot at once if nothing would make :meth:`acquire` wait; ``False`` otherwise.
+
+        The fast path of :meth:`acquire` (a free slot, nobody queued, no cooldown at
+        ``loop.time()`` ``now``, no pacing), without creating a coroutine. Waits nothing, so
+        it adds nothing to :attr:`waited_total`.
+        """
+        if (
+            self._active < self.limit
+            and not self._waiters
+            and not self._interval
+            and now >= self._cooldown_until
+        ):
+            self._active += 1
+            return True
+        return False
 
     async def _gate(
         self, loop: asyncio.AbstractEventLoop, deadline: float, slot_deadline: float | None

@@ -275,7 +275,9 @@ class SessionManager:
                 outcome="not_sent",
             )
         fields = converter.unstructure(request) if request is not None else None
-        path, fields = op.render(fields)
+        path = op.path
+        if op.has_placeholders:
+            path, fields = op.render(fields)
         if op.in_query:
             body = None
             params = {k: _query_value(v) for k, v in fields.items() if v is not None} if fields else None
@@ -350,20 +352,24 @@ class SessionManager:
                 path=path,
                 outcome="not_sent",
             )
+        limiter = self.limiter
+        if not limiter.try_acquire(now):
+            try:
+                # The wait for a slot has its own budget (pool_timeout); a cooldown or the
+                # pace is bounded by the call's deadline only.
+                await limiter.acquire(deadline, slot_deadline=now + self.pool_timeout)
+            except GateTimeout as exc:
+                raise APITimeoutError(
+                    _GATE_MESSAGES[exc.reason].format(pool_timeout=self.pool_timeout),
+                    method=op.method,
+                    path=path,
+                    outcome="not_sent",
+                ) from None
+        epoch = limiter.epoch
         try:
-            # The wait for a slot has its own budget (pool_timeout); a cooldown or the pace
-            # is bounded by the call's deadline only.
-            await self.limiter.acquire(deadline, slot_deadline=now + self.pool_timeout)
-        except GateTimeout as exc:
-            raise APITimeoutError(
-                _GATE_MESSAGES[exc.reason].format(pool_timeout=self.pool_timeout),
-                method=op.method,
-                path=path,
-                outcome="not_sent",
-            ) from None
-        epoch = self.limiter.epoch
-        try:
-            session = self._get_session()
+            session = self._session
+            if session is None or self._closed or self._loop is not loop:
+                session = self._get_session()
             remaining = max(deadline - loop.time(), 0.001)
             timeout = aiohttp.ClientTimeout(total=remaining, connect=min(self.pool_timeout, remaining))
             self._requests += 1

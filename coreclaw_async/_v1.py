@@ -53,9 +53,19 @@ class Structure(Generic[T]):
 
     model: type[Any]
     pick: Callable[[Any], T] | None = None
+    # The default converter's hook for ``model``, looked up on first use (every hook is
+    # registered when ``_converter`` is imported), so each call skips the dispatch.
+    _hook: Callable[[Any, Any], Any] | None = attrs.field(init=False, default=None, eq=False, repr=False)
 
     def __call__(self, data: Any) -> T:
-        return self.using(converter, data)
+        hook = self._hook
+        if hook is None:
+            hook = converter.get_structure_hook(self.model)
+            object.__setattr__(self, "_hook", hook)
+        value = hook(data, self.model)
+        if self.pick is None:
+            return value  # type: ignore[no-any-return]
+        return self.pick(value)
 
     def using(self, conv: Converter, data: Any) -> T:
         """Parse ``data`` with ``conv``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,14 +16,18 @@ __all__ = [
     "require_slug",
 ]
 
+# Matches exactly the characters for which ``str.isspace()`` is true (the same Unicode table).
+_WHITE_SPACE = re.compile(r"\s")
+
 
 def require_slug(field: str, value: Any) -> str:
     """Return ``value`` if it is a non-blank string, else raise ``InvalidParameterError``."""
     if not isinstance(value, str):
         raise InvalidParameterError(field, f"must be a string, got {type(value).__name__}")
-    if not value.strip():
+    stripped = value.strip()
+    if not stripped:
         raise InvalidParameterError(field, "must not be blank")
-    if value != value.strip():
+    if value != stripped:
         raise InvalidParameterError(field, f"must not start or end with white space: {value!r}")
     return value
 
@@ -42,7 +47,7 @@ def require_callback_url(field: str, value: Any) -> str:
         raise InvalidParameterError(field, f"is not a valid URL ({exc}): {value!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidParameterError(field, f"must be an absolute http(s) URL, got {value!r}")
-    if any(ch.isspace() for ch in value):
+    if _WHITE_SPACE.search(value) is not None:
         raise InvalidParameterError(field, f"must not contain white space: {value!r}")
     return value
 

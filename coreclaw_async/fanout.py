@@ -101,6 +101,12 @@ def _unknown_outcome(index: int, request: TaskRunRequest) -> TaskRunOutcome:
     return TaskRunOutcome(index=index, request=request, run=None, error=error, started=None)
 
 
+def _unexpected_outcome(index: int, request: TaskRunRequest, exc: Exception) -> TaskRunOutcome:
+    unexpected = CoreClawError(f"Unexpected error: {exc!r}", outcome="unknown")
+    unexpected.__cause__ = exc
+    return TaskRunOutcome(index=index, request=request, run=None, error=unexpected, started=None)
+
+
 def _slugs(outcomes: list[TaskRunOutcome]) -> str:
     slugs = [getattr(o.request, "task_slug", "?") for o in outcomes[:_LOGGED_SLUGS]]
     more = ", ..." if len(outcomes) > _LOGGED_SLUGS else ""
@@ -182,7 +188,35 @@ class _Pool:
                     pulled = self._pull_sync()
                 if pulled is None:
                     return
-                outcome = await self._launch(*pulled)
+                index, item = pulled
+                try:
+                    request = self._tasks.prepare(item, callback_url=self._callback_url)
+                except InvalidParameterError as error:
+                    outcome = TaskRunOutcome(index=index, request=item, run=None, error=error, started=False)
+                else:
+                    # The start is awaited here rather than in a helper coroutine: one
+                    # coroutine less per item, and one frame less at every resumption.
+                    # Left in place if we are cancelled below: that makes the item "unreconciled".
+                    self._in_flight[index] = request
+                    try:
+                        run = await self._tasks._start(
+                            request, timeout=self._timeout, max_retries=self._max_retries
+                        )
+                    except CoreClawError as error:
+                        outcome = TaskRunOutcome(
+                            index=index, request=request, run=None, error=error, started=_started(error)
+                        )
+                    except Exception as exc:
+                        # A bug of ours, not a verdict on the item: report it on the item, never
+                        # abort the batch.
+                        logger.error(
+                            "run_many: unexpected error starting %s", request.task_slug, exc_info=True
+                        )
+                        outcome = _unexpected_outcome(index, request, exc)
+                    else:
+                        # Positional (index, request, run, error, started): cheaper than keywords.
+                        outcome = TaskRunOutcome(index, request, run, None, True)
+                    del self._in_flight[index]
                 self._ready.append(outcome)
                 self._output.set()
         finally:
@@ -228,39 +262,22 @@ class _Pool:
         if self.source_error is None:
             self.source_error = exc
 
-    async def _launch(self, index: int, item: Any) -> TaskRunOutcome:
-        try:
-            request = self._tasks.prepare(item, callback_url=self._callback_url)
-        except InvalidParameterError as error:
-            return TaskRunOutcome(index=index, request=item, run=None, error=error, started=False)
-        # Left in place if we are cancelled below: that is what makes the item "unreconciled".
-        self._in_flight[index] = request
-        try:
-            run = await self._tasks._start(request, timeout=self._timeout, max_retries=self._max_retries)
-        except CoreClawError as error:
-            outcome = TaskRunOutcome(
-                index=index, request=request, run=None, error=error, started=_started(error)
-            )
-        except Exception as exc:
-            # A bug of ours, not a verdict on the item: report it on the item, never abort the batch.
-            logger.error("run_many: unexpected error starting %s", request.task_slug, exc_info=True)
-            unexpected = CoreClawError(f"Unexpected error: {exc!r}", outcome="unknown")
-            unexpected.__cause__ = exc
-            outcome = TaskRunOutcome(index=index, request=request, run=None, error=unexpected, started=None)
-        else:
-            outcome = TaskRunOutcome(index=index, request=request, run=run, error=None, started=True)
-        del self._in_flight[index]
-        return outcome
-
     # -- consumer --------------------------------------------------------------------
+
+    def take(self) -> TaskRunOutcome | None:
+        """The next finished outcome if one is ready now, else ``None``."""
+        if not self._ready:
+            return None
+        outcome = self._ready.popleft()
+        self._room.set()
+        return outcome
 
     async def next(self) -> TaskRunOutcome:
         """The next finished outcome; ``StopAsyncIteration`` once every worker is done."""
         # Bounded: each pass returns, raises, or waits for a deposit or a worker exit.
         while True:
-            if self._ready:
-                outcome = self._ready.popleft()
-                self._room.set()
+            outcome = self.take()
+            if outcome is not None:
                 return outcome
             if self._live <= 0:
                 raise StopAsyncIteration
@@ -445,6 +462,9 @@ class TaskRunBatch:
     async def __anext__(self) -> TaskRunOutcome:
         if self._closed:
             raise StopAsyncIteration
+        outcome = self._pool.take()
+        if outcome is not None:  # the common case while running: no wait, no inner coroutine
+            return outcome
         self._start()
         try:
             return await self._pool.next()

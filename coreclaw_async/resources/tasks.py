@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from .. import _v1
 from .._constants import LOGGER_NAME
@@ -16,6 +16,7 @@ from ..models.tasks import TaskRun, TaskRunRequest
 from ._base import Resource
 
 if TYPE_CHECKING:
+    from .._session import SessionManager
     from ..callbacks import CallbackReceiver
 
 logger = logging.getLogger(LOGGER_NAME)
@@ -27,6 +28,13 @@ class AsyncTasks(Resource):
     """Saved Tasks: a Worker plus a preset input, started by slug."""
 
     __slots__ = ()
+
+    def __init__(self, session: SessionManager, *, callback_url: str | None) -> None:
+        # The default URL is checked once, here (AsyncCoreClaw has checked it too), so that
+        # prepare() need not check it again for every item of a fan-out.
+        if callback_url is not None:
+            require_callback_url("callback_url", callback_url)
+        super().__init__(session, callback_url=callback_url)
 
     def prepare(self, task: str | TaskRunRequest, *, callback_url: str | None = None) -> TaskRunRequest:
         """Validate ``task`` and fill in the callback URL, without sending anything.
@@ -40,10 +48,11 @@ class AsyncTasks(Resource):
             slug, own_url = task, None
         require_slug("task_slug", slug)
         url = own_url or callback_url or self._callback_url
-        require_callback_url("callback_url", url)
+        if url is None or url is not self._callback_url:  # the default was checked in __init__
+            require_callback_url("callback_url", url)
         if isinstance(task, TaskRunRequest) and own_url == url:
             return task
-        return TaskRunRequest(task_slug=slug, callback_url=url)
+        return TaskRunRequest(slug, url)  # (task_slug, callback_url): positional is cheaper
 
     async def run(
         self,
@@ -81,11 +90,15 @@ class AsyncTasks(Resource):
         request = tasks.prepare(task_slug, callback_url=callback_url)
         return await tasks._start(request, timeout=timeout, max_retries=max_retries)
 
-    async def _start(
+    def _start(
         self, request: TaskRunRequest, *, timeout: float | None, max_retries: int | None
-    ) -> TaskRun:
-        """Send a request that ``prepare`` made (no second validation); ``run_many`` uses it too."""
-        return await self._session.call(_v1.TASK_RUN, request, timeout=timeout, max_retries=max_retries)
+    ) -> Coroutine[Any, Any, TaskRun]:
+        """Send a request that ``prepare`` made (no second validation); ``run_many`` uses it too.
+
+        Returns the session's coroutine itself rather than wrapping it in one more (the hot
+        path of ``run_many``); an override may still be an ``async def``.
+        """
+        return self._session.call(_v1.TASK_RUN, request, timeout=timeout, max_retries=max_retries)
 
     def run_many(
         self,

@@ -361,3 +361,37 @@ async def test_a_cooldown_that_begins_while_queued_is_waited_out_after_the_hand_
 
     assert _now() - start >= 0.09
     assert limiter.in_flight == 1
+
+
+# -- try_acquire (the pipeline's no-wait fast path) ----------------------------------------
+
+
+async def test_try_acquire_takes_a_free_slot_and_refuses_when_full() -> None:
+    limiter = Limiter(1)
+
+    assert limiter.try_acquire(_now())
+    assert limiter.in_flight == 1
+    assert not limiter.try_acquire(_now())
+    assert limiter.in_flight == 1
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+async def test_try_acquire_never_jumps_a_queue_a_cooldown_or_the_pace() -> None:
+    queued = Limiter(1)
+    await queued.acquire(_deadline())
+    waiter = asyncio.create_task(queued.acquire(_deadline()))
+    await _settle()
+    queued.release()  # the slot goes to the waiter, not to a newcomer
+    assert not queued.try_acquire(_now())
+    await waiter
+    queued.release()
+
+    cooling = Limiter(2)
+    cooling.on_rate_limited(FAR)
+    assert not cooling.try_acquire(_now())
+    assert cooling.in_flight == 0
+
+    paced = Limiter(2, max_rate=1000)
+    assert not paced.try_acquire(_now())
+    assert paced.waited_total == 0.0
