@@ -479,6 +479,27 @@ class CallbackReceiver:
             return None
         return self._lookup(token)
 
+    def subscribe(self, run_slugs: Iterable[str], on_final: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``on_final(run_slug)`` for each final notice of these runs; return the unsubscribe function.
+
+        Runs that already have a final notice are reported at once, before this returns.
+        ``on_final`` runs synchronously in the receiving task and must not block; it is never
+        called on close (check :attr:`closed`). Unsubscribing twice is harmless. The pollers
+        of ``runs.wait`` and ``runs.wait_many`` use this to read a run as soon as it reports in.
+        """
+        slugs = [require_slug("run_slugs", slug) for slug in run_slugs]
+
+        def only_notices(slug: str) -> None:
+            if not self._closed:
+                on_final(slug)
+
+        return self._subscribe(slugs, only_notices)
+
+    def confirm_final(self, run_slug: str) -> None:
+        """Record that ``runs.get`` showed ``run_slug`` final: its launch is kept only for the
+        finished-launch retention from now on (late duplicates still get 2xx)."""
+        self._confirmed(run_slug)
+
     def _confirmed(self, run_slug: str) -> None:
         """``runs.get`` showed ``run_slug`` final: its launch needs keeping only for retention."""
         launch = self._by_slug.get(run_slug)
