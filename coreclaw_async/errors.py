@@ -22,6 +22,7 @@ __all__ = [
     "APITimeoutError",
     "AccountUnavailableError",
     "AuthenticationError",
+    "ClientStateError",
     "ConcurrencyLimitError",
     "CoreClawAPIError",
     "CoreClawError",
@@ -34,6 +35,7 @@ __all__ = [
     "Outcome",
     "RateLimitError",
     "ReceiverClosedError",
+    "RequestRejectedError",
     "ResponseDecodeError",
     "ResponseValidationError",
     "RunAbortFailedError",
@@ -102,6 +104,31 @@ class CoreClawError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+
+class InvalidParameterError(CoreClawError, ValueError):
+    """An argument failed validation before anything was sent; ``field`` names it.
+
+    Not a ``CoreClawAPIError``: the server never saw the call. Answer it as bad input
+    (HTTP 400 in a web backend), not as a server failure.
+    """
+
+    outcome: Outcome = "not_sent"
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}", attempts=0)
+        self.field = field
+
+
+class ClientStateError(CoreClawError):
+    """The client cannot send in its current state: it was closed, the ``aiohttp.ClientSession``
+    it was given is closed or belongs to an event loop that has ended, or it is used from
+    another event loop than the one it first ran in. Nothing was sent."""
+
+    outcome: Outcome = "not_sent"
+
+    def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, method=method, path=path, attempts=0)
 
 
 class APIConnectionError(CoreClawError):
@@ -174,14 +201,10 @@ class InvalidRequestError(CoreClawAPIError, ValueError):
     """The request was malformed (codes 4000, 11000); fix it, do not retry."""
 
 
-class InvalidParameterError(InvalidRequestError):
-    """A parameter failed validation before anything was sent; ``field`` names it."""
-
-    outcome: Outcome = "not_sent"
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}", attempts=0)
-        self.field = field
+class RequestRejectedError(CoreClawAPIError):
+    """The HTTP layer in front of the API refused the request before it reached CoreClaw: a
+    4xx answer without a CoreClaw envelope (400, 404, 405, 413 body too large, 414 URI too
+    long, 431 headers too large, ...). Nothing was created; ``http_status`` says which."""
 
 
 class AuthenticationError(CoreClawAPIError):
@@ -282,6 +305,40 @@ class RunStartUnknownError(CoreClawError):
         super().__init__(message, **kwargs)
         self.request = request
 
+    @classmethod
+    def build(
+        cls,
+        *,
+        method: str,
+        path: str,
+        request: Any,
+        attempts: int,
+        cause: BaseException | None = None,
+        reason: str | None = None,
+    ) -> RunStartUnknownError:
+        """The one way to make this error, for a start sent as ``method path`` with ``request``.
+
+        ``cause`` is the failure that left the outcome open (kept as ``__cause__``);
+        ``reason`` says what happened when there is no such failure (e.g. a batch closed
+        while the start was in flight).
+        """
+        if reason is None:
+            reason = (
+                f"no verdict came back ({type(cause).__name__}: {getattr(cause, 'message', cause)})"
+                if cause is not None
+                else "no verdict came back"
+            )
+        error = cls(
+            f"The run start was sent but {reason}, so a run may have been created; it was not "
+            "re-sent. Check runs.list before starting it again.",
+            request=request,
+            method=method,
+            path=path,
+            attempts=attempts,
+        )
+        error.__cause__ = cause
+        return error
+
 
 class WaitTimeoutError(CoreClawError):
     """Waiting for a run to finish passed its own deadline; ``last_run`` is the last state seen."""
@@ -312,7 +369,7 @@ class ReceiverClosedError(CoreClawError):
         super().__init__(message, attempts=0)
 
 
-# Every documented v1 code and the v2 codes of the spec's section 3.3. Codes not listed
+# Every documented v1 code and the codes CoreClaw documents for v2. Codes not listed
 # here raise CoreClawAPIError itself, with the code kept.
 _CODE_TABLE: dict[int, type[CoreClawAPIError]] = {
     4000: InvalidRequestError,
@@ -346,9 +403,6 @@ _CODE_TABLE: dict[int, type[CoreClawAPIError]] = {
 # Codes after which the server may have acted anyway: an internal error can strike after
 # the run was created, so for a run start the outcome is unknown, not rejected.
 UNKNOWN_OUTCOME_CODES = frozenset({5000, 10000, 14000})
-
-# Codes that mean "slow down"; nothing was created.
-RATE_LIMIT_CODES = frozenset({4290, 13000})
 
 
 def error_class_for_code(code: int) -> type[CoreClawAPIError]:

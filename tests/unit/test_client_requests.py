@@ -21,10 +21,10 @@ from yarl import URL as YarlURL
 from coreclaw_async import (
     AsyncCoreClaw,
     AuthenticationError,
+    CoreClawAPIError,
     CoreClawError,
     InvalidParameterError,
-    InvalidRequestError,
-    TaskRun,
+    StartedRun,
     TaskRunRequest,
 )
 
@@ -76,7 +76,7 @@ async def test_task_run_posts_the_slug_and_callback_as_the_whole_json_body(
 
     run = await client.tasks.run(SLUG)
 
-    assert run == TaskRun(run_slug="01KSFDS8XWTJME33C08XMCR6B9")
+    assert run == StartedRun(run_slug="01KSFDS8XWTJME33C08XMCR6B9")
     assert list(mocked.requests) == [("POST", YarlURL(URL))]
     body, _ = _only_request(mocked)
     assert body == {"task_slug": SLUG, "callback_url": CALLBACK}
@@ -202,7 +202,8 @@ async def test_a_missing_key_fails_at_the_first_call_as_not_sent_and_sends_nothi
 
 def _assert_rejected_before_sending(error: InvalidParameterError, field: str, m: aioresponses) -> None:
     assert isinstance(error, ValueError)
-    assert isinstance(error, InvalidRequestError)
+    assert isinstance(error, CoreClawError)
+    assert not isinstance(error, CoreClawAPIError)  # the server never saw it
     assert error.field == field
     assert str(error).startswith(f"{field}: ")
     assert error.outcome == "not_sent"

@@ -94,11 +94,12 @@ def test_invalid_request_codes_are_also_value_errors(code: int) -> None:
     assert isinstance(error, CoreClawAPIError)
 
 
-def test_invalid_parameter_error_is_an_invalid_request_and_a_value_error_naming_the_field() -> None:
+def test_invalid_parameter_error_is_a_value_error_naming_the_field_but_not_a_server_answer() -> None:
     error = InvalidParameterError("task_slug", "must not be blank")
 
-    assert isinstance(error, InvalidRequestError)
+    assert isinstance(error, CoreClawError)
     assert isinstance(error, ValueError)
+    assert not isinstance(error, CoreClawAPIError)  # nothing was sent, so nobody answered
     assert error.field == "task_slug"
     assert str(error) == "task_slug: must not be blank"
     assert error.attempts == 0
