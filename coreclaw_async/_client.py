@@ -8,7 +8,6 @@ from types import TracebackType
 import aiohttp
 import attrs
 
-from . import _v1
 from ._constants import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
@@ -18,9 +17,21 @@ from ._constants import (
     ENV_BASE_URL,
     ENV_CALLBACK_URL,
 )
+from ._dialect import Dialect
 from ._retry import RetryPolicy
-from ._session import ClientStats, SessionManager
-from ._validation import require_callback_url
+from ._session import SessionManager
+from ._stats import ClientStats
+from ._v1 import V1
+from ._validation import (
+    require_callback_url,
+    require_header_value,
+    require_int,
+    require_number,
+    require_optional_bool,
+    require_optional_int,
+    require_timeout,
+    require_url,
+)
 from .errors import InvalidParameterError
 from .models.account import ProxyRegion
 from .resources.account import AsyncAccount
@@ -34,6 +45,8 @@ __all__ = ["AsyncCoreClaw"]
 def _retry_policy(
     retry: RetryPolicy | None, max_retries: int | None, wait_for_capacity: bool | None
 ) -> RetryPolicy:
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise InvalidParameterError("retry", f"must be a RetryPolicy, got {type(retry).__name__}")
     policy = retry if retry is not None else RetryPolicy()
     if max_retries is not None:
         policy = attrs.evolve(policy, max_retries=max_retries)
@@ -61,7 +74,11 @@ class AsyncCoreClaw:
         max_retries: retries per call for failures that are safe to retry (default 2, or
             the ``retry`` policy's).
         max_rate: optional cap on requests per second across the whole client.
-        wait_for_capacity: retry run starts refused with 30003 (plan concurrency full).
+        wait_for_capacity: run starts refused with 30003 (the plan's concurrent-run limit is
+            full; nothing was created) wait for capacity until the call's deadline, without
+            counting against ``max_retries``; while the limit is full every start of the client
+            queues behind one probe, backing off up to tens of seconds. Give such calls a
+            ``timeout`` as long as you are willing to wait.
         retry: a ``RetryPolicy`` for backoff timings; ``max_retries`` and
             ``wait_for_capacity``, when given, override its fields.
         session: an ``aiohttp.ClientSession`` to use as is; it is never closed by us.
@@ -71,6 +88,9 @@ class AsyncCoreClaw:
 
         async with AsyncCoreClaw(callback_url="https://example.com/hook") as client:
             run = await client.tasks.run("01KSFDXRNYGKT3NNE11EMR4W5X")
+
+    Raises:
+        InvalidParameterError: an argument is invalid (named in ``field``).
     """
 
     def __init__(
@@ -90,33 +110,34 @@ class AsyncCoreClaw:
         user_agent: str | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
-        if api_key is not None and (
-            not api_key.isprintable() or api_key != api_key.strip() or not api_key.isascii()
-        ):
+        if api_key is not None:
             # Typically a key read from a file with its trailing newline; aiohttp would refuse
             # the header later with a bare ValueError.
-            raise InvalidParameterError("api_key", "must be printable ASCII without surrounding white space")
-        base_url = base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-        if not base_url.startswith(("http://", "https://")):
-            raise InvalidParameterError("base_url", f"must be an http(s) URL, got {base_url!r}")
+            require_header_value("api_key", api_key)
+        base_url = require_url("base_url", base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
         callback_url = callback_url or os.environ.get(ENV_CALLBACK_URL) or None
         if callback_url is not None:
             require_callback_url("callback_url", callback_url)
-        if timeout <= 0:
-            raise InvalidParameterError("timeout", "must be positive")
-        if pool_timeout <= 0:
-            raise InvalidParameterError("pool_timeout", "must be positive")
-        if max_connections < 1:
-            raise InvalidParameterError("max_connections", "must be at least 1")
-        if max_retries is not None and max_retries < 0:
-            raise InvalidParameterError("max_retries", "must not be negative")
-        if max_rate is not None and max_rate <= 0:
-            raise InvalidParameterError("max_rate", "must be positive")
+        timeout = require_timeout("timeout", timeout)
+        pool_timeout = require_timeout("pool_timeout", pool_timeout)
+        max_connections = require_int("max_connections", max_connections, minimum=1)
+        require_optional_int("max_retries", max_retries, minimum=0)
+        if max_rate is not None:
+            max_rate = require_number("max_rate", max_rate, minimum=0, exclusive=True)
+        require_optional_bool("wait_for_capacity", wait_for_capacity)
+        if session is not None and not callable(getattr(session, "request", None)):
+            raise InvalidParameterError(
+                "session", f"must be an aiohttp.ClientSession, got {type(session).__name__}"
+            )
+        if user_agent is not None:
+            require_header_value("user_agent", user_agent)
+        dialect: Dialect = V1
         self._base_url = base_url.rstrip("/")
         self._callback_url = callback_url
-        self._session = SessionManager(
+        self._manager = SessionManager(
             api_key=api_key,
             base_url=self._base_url,
+            dialect=dialect,
             timeout=timeout,
             pool_timeout=pool_timeout,
             max_connections=max_connections,
@@ -125,13 +146,13 @@ class AsyncCoreClaw:
             session=session,
             user_agent=user_agent,
         )
-        self.tasks = AsyncTasks(self._session, callback_url=callback_url)
+        self.tasks = AsyncTasks(self._manager, callback_url=callback_url)
         """Saved Tasks: ``await client.tasks.run(task_slug)``."""
-        self.runs = AsyncRuns(self._session, callback_url=callback_url)
+        self.runs = AsyncRuns(self._manager, callback_url=callback_url)
         """Runs: ``get``, ``list``, ``results``, ``log``, ``export``, ``download``, ``wait``, ``rerun``..."""
-        self.workers = AsyncWorkers(self._session, callback_url=callback_url)
+        self.workers = AsyncWorkers(self._manager, callback_url=callback_url)
         """Workers: ``run``, ``get`` (input schema), ``search`` (store), ``abort``."""
-        self.account = AsyncAccount(self._session, callback_url=callback_url)
+        self.account = AsyncAccount(self._manager, callback_url=callback_url)
         """The account behind the key: ``await client.account.info()``."""
 
     @property
@@ -147,12 +168,12 @@ class AsyncCoreClaw:
     @property
     def stats(self) -> ClientStats:
         """A snapshot of request, retry and rate-limit counters."""
-        return self._session.stats()
+        return self._manager.stats()
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` has been called."""
-        return self._session.closed
+        return self._manager.closed
 
     async def proxy_regions(
         self, *, timeout: float | None = None, max_retries: int | None = None
@@ -165,11 +186,13 @@ class AsyncCoreClaw:
 
             codes = [region.code for region in await client.proxy_regions()]
         """
-        return await self._session.call(_v1.PROXY_REGIONS, None, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(
+            self._manager.dialect.ops.proxy_regions, None, timeout=timeout, max_retries=max_retries
+        )
 
     async def aclose(self) -> None:
         """Close the connection pool. Idempotent; a session you passed in stays open."""
-        await self._session.aclose()
+        await self._manager.aclose()
 
     async def __aenter__(self) -> AsyncCoreClaw:
         return self
@@ -183,5 +206,5 @@ class AsyncCoreClaw:
         await self.aclose()
 
     def __repr__(self) -> str:
-        key = "set" if self._session.api_key else "missing"
+        key = "set" if self._manager.api_key else "missing"
         return f"<AsyncCoreClaw base_url={self._base_url!r} api_key={key}>"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Production host of the CoreClaw OpenAPI (spec section 1); override with CORECLAW_BASE_URL.
+# Production host of the CoreClaw OpenAPI; override with CORECLAW_BASE_URL.
 DEFAULT_BASE_URL = "https://openapi.coreclaw.com"
 
 # Environment variables read when the constructor is not given a value.
@@ -13,7 +13,8 @@ ENV_CALLBACK_URL = "CORECLAW_CALLBACK_URL"
 # One deadline for a whole call (all attempts and backoff sleeps); official clients use 30-60 s.
 DEFAULT_TIMEOUT = 60.0
 
-# Synchronous Worker runs keep the request open for up to 5 minutes (spec section 5).
+# Synchronous Worker runs keep the request open for up to 5 minutes (CoreClaw's documented
+# cap), so their deadline is at least this long.
 SYNC_RUN_TIMEOUT = 330.0
 
 # How long a call may wait for a free pooled connection (and the TCP/TLS connect itself);
@@ -27,6 +28,35 @@ DEFAULT_MAX_CONNECTIONS = 100
 # common load balancers and servers, so we rarely reuse a socket the server is about to close.
 KEEPALIVE_TIMEOUT = 15.0
 
+# -- retries (RetryPolicy's defaults) ---------------------------------------------------
+
+# Extra attempts after the first for failures that are safe to retry; 2 rides out a brief
+# blip without turning an outage into minutes of waiting inside one call.
+DEFAULT_MAX_RETRIES = 2
+
+# Backoff ceilings in seconds: the first retry waits up to BACKOFF_BASE (full jitter), the
+# ceiling doubling per retry up to BACKOFF_MAX; short, because most blips are sub-second.
+DEFAULT_BACKOFF_BASE = 0.25
+DEFAULT_BACKOFF_MAX = 8.0
+
+# After a rate-limit answer without Retry-After the whole client waits about this long (the
+# ceiling doubling per answer in a row); CoreClaw documents backoff from 1 s on 4290.
+DEFAULT_RATE_LIMIT_BASE = 1.0
+
+# A server's Retry-After is honoured up to this many seconds; beyond it the call would rather
+# fail and let the caller decide than sleep for minutes inside one call.
+DEFAULT_RETRY_AFTER_MAX = 30.0
+
+# With wait_for_capacity, after a 30003 (plan concurrency full) the next probe start waits about
+# CAPACITY_BACKOFF_BASE, doubling per refusal in a row up to CAPACITY_BACKOFF_MAX: runs last
+# seconds to minutes, so polling faster only spends requests against the rate limit.
+DEFAULT_CAPACITY_BACKOFF_BASE = 1.0
+DEFAULT_CAPACITY_BACKOFF_MAX = 30.0
+
+# Absolute URLs the session manager keeps parsed, by path; beyond this the cache starts over
+# (paths with ids in them could otherwise grow it without bound).
+URL_CACHE_SIZE = 1024
+
 # How much of a response body an error keeps for diagnostics.
 BODY_EXCERPT_LIMIT = 512
 
@@ -39,8 +69,8 @@ LOGGER_NAME = "coreclaw_async"
 
 # -- runs, results and pagination -------------------------------------------------------
 
-# Rows per `run/list` and `run/result/list` page when iterating; the spec documents no maximum
-# and the official clients page by 100 (spec sections 2.5, 2.7, 7.2).
+# Rows per `run/list` and `run/result/list` page when iterating; v1 documents no maximum,
+# v2 caps pages at 100 and the official clients page by 100.
 DEFAULT_RUN_PAGE_SIZE = 100
 DEFAULT_RESULT_PAGE_SIZE = 100
 
@@ -48,7 +78,7 @@ DEFAULT_RESULT_PAGE_SIZE = 100
 # that never signals the end cannot keep an iterator going forever.
 DEFAULT_MAX_PAGES = 10_000
 
-# Key of the internal per-row id in result rows (spec section 2.7); used to recognise a
+# Key of the internal per-row id in result rows; used to recognise a
 # page the server repeated because it ignored page_index.
 ROW_ID_KEY = "__coreclaw_data_id__"
 
@@ -68,13 +98,17 @@ DEFAULT_POLL_INTERVAL = 10.0
 # waiters do not poll in lockstep.
 WAIT_JITTER = 0.2
 
+# When a wait's deadline passes, reads already in flight (bounded by the same deadline) get
+# this long to report, so the WaitTimeoutError carries the last record or failure seen.
+WAIT_SETTLE = 1.0
+
 # A run showing status 5 (aborting) is polled this much longer, then returned as it is:
-# v1 has no separate "aborted" value and a run may stay "aborting" indefinitely (spec section 1).
+# v1 has no separate "aborted" value and a run may stay "aborting" indefinitely.
 DEFAULT_ABORT_GRACE = 30.0
 
 # -- exports and downloads --------------------------------------------------------------
 
-# Formats v2 export accepts; v1 documents only csv and json (spec section 2.9).
+# Formats v2 export accepts; v1 documents only csv and json.
 EXPORT_FORMATS = ("csv", "json", "jsonl", "xlsx", "xls", "xml", "html", "rss")
 DEFAULT_EXPORT_FORMAT = "json"
 
@@ -89,7 +123,7 @@ DOWNLOAD_CHUNK_SIZE = 64 * 1024
 
 # -- Workers ----------------------------------------------------------------------------
 
-# `input.parameters.system` defaults, as `/api/scraper` shows them (spec sections 2.1, 2.3).
+# `input.parameters.system` defaults, as Worker detail (`/api/scraper`) shows them.
 DEFAULT_CPUS = 0.125
 DEFAULT_MEMORY_MB = 512
 DEFAULT_EXECUTE_LIMIT_SECONDS = 1800
@@ -99,7 +133,7 @@ MEMORY_CHOICES_MB = (512, 1024, 2048, 4096, 8192, 16384)
 SYNC_RESULT_PAGE_SIZE = 10
 SYNC_RESULT_MAX_PAGE_SIZE = 1000
 
-# `/api/store` returns this many Workers unless asked otherwise (spec section 2.4).
+# `/api/store` returns this many Workers unless asked otherwise.
 DEFAULT_STORE_LIMIT = 10
 
 # -- run callbacks (spec section 4) -----------------------------------------------------
@@ -125,6 +159,9 @@ CALLBACK_PRUNE_INTERVAL = 30.0
 
 # receiver.close() lets queued handlers finish for this long, then cancels them.
 DEFAULT_RECEIVER_CLOSE_TIMEOUT = 5.0
+
+# How many task slugs a log line about a stopped batch's in-flight starts names before "...".
+LOGGED_SLUGS = 10
 
 # runs.wait_many polls with this many tasks, whatever the number of runs.
 DEFAULT_WAIT_MANY_POLLERS = 8

@@ -5,7 +5,7 @@ kept, numbers sent as strings are accepted); ``strict_converter`` rejects all th
 used by our own tests against every documented example body. Every hook is registered
 here, at import time.
 
-Wire rules applied to the models (spec section 1): money is ``Decimal`` (read from the
+Wire rules applied to the models (CoreClaw's documented units): money is ``Decimal`` (read from the
 string the API sends), timestamps are aware UTC ``datetime`` read from Unix seconds or
 milliseconds as each field declares, with ``0`` meaning "not set" (``None``); integers stay
 Python ints (never floats, so ids beyond 2**53 are exact); result rows stay plain dicts.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 from cattrs import Converter
@@ -27,7 +27,7 @@ from .models._base import RequestModel
 from .models._fields import CODEC, ENUM, EXTRA, UNIT, WIRE
 from .models.workers import SystemParameters, WorkerInput
 
-__all__ = ["converter", "make_converter", "strict_converter"]
+__all__ = ["Structure", "converter", "make_converter", "strict_converter"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MODELS_PACKAGE = __package__ + ".models."
@@ -247,6 +247,9 @@ def _model_hooks(conv: Converter, strict: bool, scalars: dict[type, Hook]) -> tu
                 kwargs["rename"] = key
             if hook is not None:
                 kwargs["unstruct_hook"] = hook
+            if field.default is None:
+                # An optional key the answer did not carry is not invented on the way back.
+                kwargs["omit_if_default"] = True
             if kwargs:
                 overrides[field.name] = override(**kwargs)
         base: Callable[[Any], Any] = make_dict_unstructure_fn(cls, conv, **overrides)
@@ -323,3 +326,39 @@ def make_converter(*, strict: bool = False) -> Converter:
 
 converter = make_converter()
 strict_converter = make_converter(strict=True)
+
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Structure(Generic[T]):
+    """An operation's ``parse``: read ``data`` into ``model``, then ``pick`` the part the caller
+    gets (the whole model by default).
+
+    ``using(strict_converter, data)`` runs the same parse with another converter (our tests
+    check every documented example body this way).
+    """
+
+    model: type[Any]
+    pick: Callable[[Any], T] | None = None
+    # The lenient converter's hook for ``model``, looked up on first use (every hook is
+    # registered at import time), so each call skips cattrs' dispatch.
+    _hook: Hook | None = attrs.field(init=False, default=None, eq=False, repr=False)
+
+    def __call__(self, data: Any) -> T:
+        hook = self._hook
+        if hook is None:
+            hook = converter.get_structure_hook(self.model)
+            object.__setattr__(self, "_hook", hook)
+        value = hook(data, self.model)
+        if self.pick is None:
+            return value  # type: ignore[no-any-return]
+        return self.pick(value)
+
+    def using(self, conv: Converter, data: Any) -> T:
+        """Parse ``data`` with ``conv``."""
+        value = conv.structure(data, self.model)
+        if self.pick is None:
+            return value  # type: ignore[no-any-return]
+        return self.pick(value)

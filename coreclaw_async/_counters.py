@@ -9,7 +9,7 @@ and its counters cannot drift apart. Tallies by key (retries by reason) are kept
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -57,7 +57,7 @@ class Counters:
         """Build ``model`` (an attrs class): each field comes from ``values`` if given there,
         else from the counter of that name, else from the tally of that name (empty if never counted)."""
         fields: dict[str, Any] = {}
-        for field in attrs.fields(model):  # type: ignore[misc]
+        for field in attrs.fields(cast(Any, model)):
             name = field.name
             if name in values:
                 fields[name] = values[name]

@@ -1,4 +1,4 @@
-"""The envelope check every response passes (spec section 3).
+"""The envelope check every response passes: ``{"code": int, "message": str, "data": ...}``, code 0 = success.
 
 Read the body as bytes, decode it whatever the HTTP status, decide on ``code``; fall back
 to the HTTP status only when the body is not an envelope. Everything here is pure
@@ -18,12 +18,15 @@ from .errors import (
     UNKNOWN_OUTCOME_CODES,
     AuthenticationError,
     CoreClawAPIError,
+    NotFoundError,
     RateLimitError,
+    RequestRejectedError,
     ResponseDecodeError,
+    ServerError,
     error_class_for_code,
 )
 
-__all__ = ["body_excerpt", "error_from_envelope", "parse_retry_after", "redact", "unwrap"]
+__all__ = ["body_excerpt", "error_for_status", "error_from_envelope", "parse_retry_after", "redact", "unwrap"]
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -85,8 +88,8 @@ def unwrap(
     """Return ``data`` of a successful envelope, or raise the error the response stands for.
 
     Raises a ``CoreClawAPIError`` subclass chosen by ``code`` when the body is an error
-    envelope; when it is not an envelope at all, ``RateLimitError`` / ``AuthenticationError``
-    for HTTP 429 / 401 / 403 and ``ResponseDecodeError`` otherwise.
+    envelope (CoreClaw's HTTP status is not consistent, so the code decides); when it is not
+    an envelope at all, the error :func:`error_for_status` picks by HTTP status.
     """
     try:
         payload = loads(raw)
@@ -106,10 +109,10 @@ def unwrap(
                 headers=headers,
                 secret=secret,
             )
-    raise _not_an_envelope(
+    raise error_for_status(
+        http_status,
         raw,
         payload,
-        http_status=http_status,
         method=method,
         path=path,
         headers=headers,
@@ -152,30 +155,58 @@ def error_from_envelope(
     return cls(message, **kwargs)
 
 
-def _not_an_envelope(
-    raw: bytes,
-    payload: Any,
-    *,
+def error_for_status(
     http_status: int,
+    raw: bytes,
+    payload: Any = None,
+    *,
     method: str,
     path: str,
     headers: Mapping[str, str] | None,
     secret: str | None,
+    file_host: bool = False,
 ) -> CoreClawAPIError:
+    """The error an answer stands for when its body is not a CoreClaw envelope, by HTTP status.
+
+    The one mapping of bare HTTP statuses, for API calls (``payload`` is what the body
+    decoded to, if anything) and for downloads from the file host (``file_host=True``):
+
+    * 429: ``RateLimitError`` (``Retry-After`` kept);
+    * 401/403: ``AuthenticationError`` from the API; from the file host
+      ``RequestRejectedError`` (a pre-signed link that expired);
+    * 404 from the file host: ``NotFoundError``;
+    * any other 4xx: ``RequestRejectedError``: something in front of the API (a proxy, the
+      HTTP layer) refused the request (too large, URI too long, method not allowed...), so
+      it never reached CoreClaw and nothing was created;
+    * 5xx from the file host: ``ServerError``;
+    * anything else from the API (a proxy's 502/503/504 page, an empty or truncated body, JSON
+      of another shape under 2xx): ``ResponseDecodeError``, outcome unknown, because a proxy
+      may fail after the API acted.
+    """
     kwargs: dict[str, Any] = {
         "http_status": http_status,
         "method": method,
         "path": path,
-        "request_id": _request_id(None, headers),
+        "request_id": None if file_host else _request_id(None, headers),
         "body": body_excerpt(raw, secret),
     }
+    who = "The file host" if file_host else "The server"
     if http_status == 429:
         retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
-        return RateLimitError("Too many requests", retry_after=retry_after, **kwargs)
-    if http_status in (401, 403):
+        return RateLimitError(f"{who} answered HTTP 429 Too Many Requests", retry_after=retry_after, **kwargs)
+    if http_status in (401, 403) and not file_host:
         return AuthenticationError(f"HTTP {http_status} without a CoreClaw envelope", **kwargs)
+    if file_host and http_status == 404:
+        return NotFoundError("The exported file does not exist (HTTP 404)", **kwargs)
+    if 400 <= http_status < 500:
+        hint = " (the link may have expired: export again)" if file_host and http_status in (401, 403) else ""
+        return RequestRejectedError(
+            f"{who} refused the request with HTTP {http_status}{hint}; nothing was created", **kwargs
+        )
+    if file_host and http_status >= 500:
+        return ServerError(f"The file host failed with HTTP {http_status}", **kwargs)
     if payload is None:
         what = "an empty body" if not raw.strip() else "a body that is not JSON"
     else:
         what = f"JSON that is not a CoreClaw envelope ({type(payload).__name__})"
-    return ResponseDecodeError(f"Expected a CoreClaw envelope, got {what}", **kwargs)
+    return ResponseDecodeError(f"Expected a CoreClaw envelope, got {what} (HTTP {http_status})", **kwargs)

@@ -32,7 +32,7 @@ def dumps(obj: Any) -> bytes:
 def loads(raw: bytes) -> Any:
     """Parse JSON bytes, leniently.
 
-    CoreClaw has been seen to put raw control characters inside strings (spec section 3.4)
+    CoreClaw has been seen to put raw control characters inside strings
     and ids beyond 64 bits; strict parsers reject both, so a failed fast parse falls back
     to the standard library with ``strict=False``. Raises ``ValueError`` if the body is
     not JSON at all.

@@ -17,21 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections import deque
 
-__all__ = ["GateTimeout", "Limiter"]
+__all__ = ["CapacityGate", "GateTimeout", "Limiter"]
 
 
 class GateTimeout(Exception):
     """The gate could not let the caller through before its deadline.
 
     ``args[0]`` says why: ``"slot"`` (no free slot in time: the pool timeout), ``"cooldown"``
-    (a rate-limit cooldown outlasts the deadline) or ``"pace"`` (``max_rate`` pacing does).
+    (a rate-limit cooldown outlasts the deadline), ``"pace"`` (``max_rate`` pacing does) or
+    ``"capacity"`` (the plan's concurrent-run limit did not free up in time).
     """
 
     @property
     def reason(self) -> str:
-        """``"slot"``, ``"cooldown"`` or ``"pace"``."""
+        """``"slot"``, ``"cooldown"``, ``"pace"`` or ``"capacity"``."""
         return str(self.args[0]) if self.args else "slot"
 
 
@@ -215,3 +217,114 @@ class Limiter:
 def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
     if not fut.done():
         fut.set_result(value)
+
+
+class CapacityGate:
+    """Where the run starts of one client wait while the plan's concurrent-run limit is full.
+
+    CoreClaw refuses a start with code 30003 when the account already runs as many runs as
+    its plan allows; nothing is created, so the start may be sent again once a run ends.
+    Runs last seconds to minutes, so instead of every caller polling on its own, the first
+    refusal closes the gate for every start of the client: from then on one start at a time
+    (the *probe*) is let through, after a jittered backoff that grows with each refusal in a
+    row (``base`` doubling up to ``ceiling``). A probe that starts a run opens the way for the
+    next waiter at once (capacity may have freed for several); when nobody waits any more the
+    gate opens again. Waiting here happens before anything is sent.
+    """
+
+    def __init__(self, *, base: float, ceiling: float, rng: random.Random) -> None:
+        self._base = base
+        self._ceiling = ceiling
+        self._rng = rng
+        self._closed = False  # True while starts must queue for the probe
+        self._probe_at = 0.0  # loop.time() before which no probe may be sent
+        self._holder = False  # a probe is in flight
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._refusals_in_row = 0
+        self.waited_total = 0.0
+        """Seconds starts spent waiting here, however each wait ended."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether starts currently queue for a probe."""
+        return self._closed
+
+    def backoff(self) -> float:
+        """The wait before the next probe after the current run of refusals (jittered)."""
+        exponent = max(self._refusals_in_row - 1, 0)
+        ceiling = min(self._ceiling, self._base * 2.0**exponent)
+        return ceiling * (0.5 + self._rng.random() / 2)
+
+    async def enter(self, deadline: float) -> bool:
+        """Wait for this start's turn; return whether it holds the probe (pass that to :meth:`leave`).
+
+        Returns ``False`` at once while the gate is open. Raises ``GateTimeout("capacity")``
+        when the turn cannot come before ``deadline`` (a ``loop.time()`` value).
+        """
+        if not self._closed:
+            return False
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            if self._holder or self._waiters:
+                fut: asyncio.Future[None] = loop.create_future()
+                self._waiters.append(fut)
+                timer = loop.call_at(deadline, _expire, fut)
+                try:
+                    await fut
+                except BaseException:
+                    timer.cancel()
+                    if fut.done() and not fut.cancelled() and fut.exception() is None:
+                        self._pass_on()  # the probe was handed to us as we gave up
+                    else:
+                        with contextlib.suppress(ValueError):
+                            self._waiters.remove(fut)
+                    raise
+                timer.cancel()
+            else:
+                self._holder = True
+            # We hold the probe now: wait for its time, unless it comes too late anyway.
+            try:
+                if self._probe_at > deadline:
+                    raise GateTimeout("capacity")
+                delay = self._probe_at - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            except BaseException:
+                self._pass_on()
+                raise
+            return True
+        finally:
+            self.waited_total += loop.time() - start
+
+    def leave(self, held: bool, *, started: bool | None) -> None:
+        """Report how a start went: ``True`` a run was created, ``False`` refused with 30003,
+        ``None`` anything else (another error, cancellation)."""
+        now = asyncio.get_running_loop().time()
+        if started is False:
+            if held or not self._closed:
+                self._refusals_in_row += 1
+            self._closed = True
+            self._probe_at = max(self._probe_at, now + self.backoff())
+        elif started and held:
+            self._refusals_in_row = 0
+            self._probe_at = now
+        if held:
+            self._pass_on()
+
+    def _pass_on(self) -> None:
+        # Hand the probe to the next live waiter; with none left, an open way means an open gate.
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                self._holder = True
+                fut.set_result(None)
+                return
+        self._holder = False
+        if self._refusals_in_row == 0:
+            self._closed = False
+
+
+def _expire(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_exception(GateTimeout("capacity"))

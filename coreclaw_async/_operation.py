@@ -1,17 +1,23 @@
-"""Endpoints as data: one ``Operation`` per API call says how to build and read it.
+"""Endpoints as data: one ``Operation`` per API call says how to build its request and read its answer.
 
-Resources pass an ``Operation`` and a request model to the session; the session turns
-them into HTTP. Keeping the method, path, request placement and response shape of each
-endpoint in one object is what lets a v2 dialect sit behind the same resource methods.
+Resources pass an ``Operation`` (taken from the client's dialect) and a request model to the
+session manager, which turns them into HTTP. An operation knows its method and path, where
+the request's fields go (JSON body, query string, path segments or nowhere), the names they
+have on the wire, whether a failed attempt may be repeated (``kind``) and how to read
+``data``. That is what lets another API version sit behind the same resource methods.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import string
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import attrs
+
+__all__ = ["Kind", "Operation"]
 
 RespT = TypeVar("RespT")
 
@@ -29,19 +35,33 @@ class Kind(enum.Enum):
     """Changes state but creates nothing billed (abort): retried only when it was not sent or rate-limited."""
 
 
+def _placeholders(path: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in string.Formatter().parse(path) if name)
+
+
+def _keep(value: str) -> str:
+    return value
+
+
 @attrs.frozen
 class Operation(Generic[RespT]):
     """One API endpoint.
 
     Attributes:
-        name: short id used in logs and stats (``"task.run"``).
-        method, path: the HTTP call; ``path`` may hold ``{field}`` placeholders filled
-            from the request model (and then removed from the body or query).
+        name: short id used in logs and retry notes (``"task.run"``).
+        method, path: the HTTP call. ``path`` may hold ``{field}`` placeholders: each is filled
+            from the request field of that name, passed through ``path_id`` and
+            percent-quoted (so ``/`` and ``?`` in an id cannot change the route); the field
+            then leaves the body or query.
         kind: READ, RUN_START or ACTION.
         parse: turns the envelope's ``data`` into the result (``None`` ignores ``data``).
         auth: whether the API key is required.
-        in_query: send the request fields as query parameters instead of a JSON body.
-        min_timeout: calls of this operation get at least this deadline (sync runs).
+        in_query: send the remaining fields as query parameters instead of a JSON body.
+        body: ``False`` sends no body at all (and no fields may remain for one).
+        wire_names: request field name -> key on the wire, where they differ.
+        path_id: applied to each id before it is quoted into the path (e.g. one API version
+            writes a Worker id's ``/`` as ``~``).
+        min_timeout: calls of this operation get at least this deadline (synchronous runs).
     """
 
     name: str
@@ -51,18 +71,37 @@ class Operation(Generic[RespT]):
     parse: Callable[[Any], RespT] | None = None
     auth: bool = True
     in_query: bool = False
+    body: bool = True
+    wire_names: Mapping[str, str] = attrs.field(factory=dict)
+    path_id: Callable[[str], str] = _keep
     min_timeout: float | None = None
-    has_placeholders: bool = attrs.field(init=False)
+    placeholders: tuple[str, ...] = attrs.field(init=False)
 
-    @has_placeholders.default
-    def _has_placeholders(self) -> bool:
-        return "{" in self.path
+    @placeholders.default
+    def _find_placeholders(self) -> tuple[str, ...]:
+        return _placeholders(self.path)
+
+    @property
+    def plain(self) -> bool:
+        """True when the request's fields go to the wire as they are (no path ids, no renames)."""
+        return not self.placeholders and not self.wire_names
 
     def render(self, fields: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:
-        """Return the concrete path and the fields left for the body or query."""
-        if not self.has_placeholders or fields is None:
+        """Return the concrete path and the fields left for the body or query, renamed for the wire.
+
+        Raises ``KeyError`` naming a placeholder the request does not fill (a bug in the
+        dialect, not in the caller's input).
+        """
+        if self.plain:
             return self.path, fields
-        remaining = dict(fields)
-        names = [part.split("}", 1)[0] for part in self.path.split("{")[1:]]
-        values = {name: remaining.pop(name) for name in names}
-        return self.path.format(**values), remaining
+        remaining = dict(fields) if fields else {}
+        path = self.path
+        if self.placeholders:
+            values = {}
+            for name in self.placeholders:
+                value = remaining.pop(name)
+                values[name] = quote(self.path_id(str(value)), safe="")
+            path = path.format(**values)
+        if self.wire_names:
+            remaining = {self.wire_names.get(key, key): value for key, value in remaining.items()}
+        return path, remaining if (remaining or fields is not None) else None

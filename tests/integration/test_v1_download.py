@@ -257,7 +257,7 @@ async def test_without_client_middlewares_a_keyless_session_on_the_same_pool_is_
     file_host: FileHost, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # aiohttp < 3.12 has no per-request middlewares; the fallback must not leak the key either.
-    monkeypatch.setattr("coreclaw_async._session._HAS_MIDDLEWARES", False)
+    monkeypatch.setattr("coreclaw_async._download._HAS_MIDDLEWARES", False)
     async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
         buffer = io.BytesIO()
         await client.runs.download(ExportLink(download_url=file_host.url("/file.csv")), buffer)

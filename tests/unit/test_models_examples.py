@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from cattrs.errors import ClassValidationError
 
-from coreclaw_async import _v1
-from coreclaw_async._converter import converter, strict_converter
+from coreclaw_async._converter import Structure, converter, strict_converter
 from coreclaw_async._envelope import unwrap
 from coreclaw_async._json import loads
 from coreclaw_async._operation import Operation
+from coreclaw_async._v1 import V1
 from coreclaw_async.errors import (
     AccountUnavailableError,
     AuthenticationError,
@@ -47,7 +47,6 @@ from coreclaw_async.models import (
     StartedRun,
     StoreWorker,
     SystemParameters,
-    TaskRun,
     Worker,
     WorkerInput,
     WorkerRunRequest,
@@ -59,24 +58,24 @@ UTC = timezone.utc
 
 # Success bodies: the operation that parses them and the type it must produce.
 SUCCESS: dict[str, tuple[Operation[Any], type | None]] = {
-    "account_info_ok.json": (_v1.ACCOUNT_INFO, AccountInfo),
-    "proxy_region_ok.json": (_v1.PROXY_REGIONS, list),
-    "rerun_ok.json": (_v1.RUN_RERUN, StartedRun),
-    "run_detail_failed.json": (_v1.RUN_GET, Run),
-    "run_detail_running.json": (_v1.RUN_GET, Run),
-    "run_detail_succeeded.json": (_v1.RUN_GET, Run),
-    "run_last_log_ok.json": (_v1.RUN_LOG, RunLog),
-    "run_list_page1.json": (_v1.RUN_LIST, RunPage),
-    "run_result_export_ok.json": (_v1.RUN_EXPORT, ExportLink),
-    "run_result_list_empty.json": (_v1.RUN_RESULTS, ResultPage),
-    "run_result_list_page1.json": (_v1.RUN_RESULTS, ResultPage),
-    "scraper_abort_ok.json": (_v1.RUN_ABORT, None),
-    "scraper_detail_legacy_memory_bytes.json": (_v1.WORKER_GET, Worker),
-    "scraper_detail_ok.json": (_v1.WORKER_GET, Worker),
-    "scraper_run_ok.json": (_v1.WORKER_RUN, StartedRun),
-    "scraper_run_sync_ok.json": (_v1.WORKER_RUN_SYNC, WorkerRunSync),
-    "store_search_ok.json": (_v1.STORE_SEARCH, list),
-    "task_run_ok.json": (_v1.TASK_RUN, TaskRun),
+    "account_info_ok.json": (V1.ops.account_info, AccountInfo),
+    "proxy_region_ok.json": (V1.ops.proxy_regions, list),
+    "rerun_ok.json": (V1.ops.run_rerun, StartedRun),
+    "run_detail_failed.json": (V1.ops.run_get, Run),
+    "run_detail_running.json": (V1.ops.run_get, Run),
+    "run_detail_succeeded.json": (V1.ops.run_get, Run),
+    "run_last_log_ok.json": (V1.ops.run_log, RunLog),
+    "run_list_page1.json": (V1.ops.run_list, RunPage),
+    "run_result_export_ok.json": (V1.ops.run_export, ExportLink),
+    "run_result_list_empty.json": (V1.ops.run_results, ResultPage),
+    "run_result_list_page1.json": (V1.ops.run_results, ResultPage),
+    "scraper_abort_ok.json": (V1.ops.run_abort, None),
+    "scraper_detail_legacy_memory_bytes.json": (V1.ops.worker_get, Worker),
+    "scraper_detail_ok.json": (V1.ops.worker_get, Worker),
+    "scraper_run_ok.json": (V1.ops.worker_run, StartedRun),
+    "scraper_run_sync_ok.json": (V1.ops.worker_run_sync, WorkerRunSync),
+    "store_search_ok.json": (V1.ops.store_search, list),
+    "task_run_ok.json": (V1.ops.task_run, StartedRun),
 }
 
 # Error bodies: the exception class the envelope check must raise.
@@ -120,7 +119,7 @@ def _data(name: str) -> Any:
 
 
 def _strict(op: Operation[Any], data: Any) -> Any:
-    assert isinstance(op.parse, _v1.Structure)
+    assert isinstance(op.parse, Structure)
     return op.parse.using(strict_converter, data)
 
 
@@ -161,7 +160,7 @@ def test_error_example_raises_its_error_class(name: str) -> None:
 
 
 def test_run_usage_is_an_exact_decimal_and_times_are_aware_utc() -> None:
-    run = _strict(_v1.RUN_GET, _data("run_detail_succeeded.json"))
+    run = _strict(V1.ops.run_get, _data("run_detail_succeeded.json"))
 
     assert run.usage == Decimal("0.0542")
     assert isinstance(run.usage, Decimal)
@@ -175,7 +174,7 @@ def test_run_usage_is_an_exact_decimal_and_times_are_aware_utc() -> None:
 
 
 def test_finished_at_zero_reads_as_none_while_running() -> None:
-    run = _strict(_v1.RUN_GET, _data("run_detail_running.json"))
+    run = _strict(V1.ops.run_get, _data("run_detail_running.json"))
 
     assert run.finished_at is None
     assert run.status is RunStatus.RUNNING
@@ -183,7 +182,7 @@ def test_finished_at_zero_reads_as_none_while_running() -> None:
 
 
 def test_failed_run_keeps_its_error_message() -> None:
-    run = _strict(_v1.RUN_GET, _data("run_detail_failed.json"))
+    run = _strict(V1.ops.run_get, _data("run_detail_failed.json"))
 
     assert run.failed
     assert run.is_final
@@ -191,7 +190,7 @@ def test_failed_run_keeps_its_error_message() -> None:
 
 
 def test_account_balance_is_decimal_and_expiry_is_seconds() -> None:
-    info = _strict(_v1.ACCOUNT_INFO, _data("account_info_ok.json"))
+    info = _strict(V1.ops.account_info, _data("account_info_ok.json"))
 
     assert info.balance == Decimal("10122.5547")
     assert info.traffic == 178194757135
@@ -199,7 +198,7 @@ def test_account_balance_is_decimal_and_expiry_is_seconds() -> None:
 
 
 def test_log_timestamps_are_milliseconds_and_groups_stay_strings() -> None:
-    log = _strict(_v1.RUN_LOG, _data("run_last_log_ok.json"))
+    log = _strict(V1.ops.run_log, _data("run_last_log_ok.json"))
 
     first = log.items[0]
     assert first.timestamp == datetime(2026, 3, 13, 6, 36, 24, 438000, tzinfo=UTC)
@@ -209,7 +208,7 @@ def test_log_timestamps_are_milliseconds_and_groups_stay_strings() -> None:
 
 
 def test_sync_run_timestamps_are_milliseconds_and_rows_are_dicts() -> None:
-    result = _strict(_v1.WORKER_RUN_SYNC, _data("scraper_run_sync_ok.json"))
+    result = _strict(V1.ops.worker_run_sync, _data("scraper_run_sync_ok.json"))
 
     assert result.execution_start_timestamp == datetime(2026, 4, 23, 11, 22, 16, 380000, tzinfo=UTC)
     assert result.execution_end_timestamp == datetime(2026, 4, 23, 11, 22, 28, 200000, tzinfo=UTC)
@@ -221,7 +220,7 @@ def test_sync_run_timestamps_are_milliseconds_and_rows_are_dicts() -> None:
 
 
 def test_result_rows_keep_their_json_values_and_headers() -> None:
-    page = _strict(_v1.RUN_RESULTS, _data("run_result_list_page1.json"))
+    page = _strict(V1.ops.run_results, _data("run_result_list_page1.json"))
 
     assert page.items[0] == {"__coreclaw_data_id__": "record_1", "title": "Example title 1", "rating": 4.8}
     assert [(h.label, h.key, h.format) for h in page.headers] == [
@@ -232,8 +231,8 @@ def test_result_rows_keep_their_json_values_and_headers() -> None:
 
 
 def test_store_and_proxy_lists_unwrap_to_plain_lists() -> None:
-    workers = _strict(_v1.STORE_SEARCH, _data("store_search_ok.json"))
-    regions = _strict(_v1.PROXY_REGIONS, _data("proxy_region_ok.json"))
+    workers = _strict(V1.ops.store_search, _data("store_search_ok.json"))
+    regions = _strict(V1.ops.proxy_regions, _data("proxy_region_ok.json"))
 
     assert all(isinstance(w, StoreWorker) for w in workers)
     assert workers[0].slug == "01KBHMS6A8H6A3K5FJY11MQ99Z"
@@ -257,7 +256,7 @@ def test_ints_up_to_64_bits_survive_json_decoding_exactly() -> None:
         b'{"code":0,"message":"success","data":{"balance":"1","traffic":%d,"traffic_expiration_at":0}}' % big
     )
 
-    info = _v1.ACCOUNT_INFO.parse(unwrap(raw, http_status=200, method="POST", path="/x"))  # type: ignore[misc]
+    info = V1.ops.account_info.parse(unwrap(raw, http_status=200, method="POST", path="/x"))  # type: ignore[misc]
 
     assert info.traffic == big
     assert info.traffic_expiration_at is None
@@ -336,7 +335,7 @@ def test_unknown_log_level_is_kept_raw() -> None:
 def test_unknown_fields_are_ignored_when_lenient_and_rejected_when_strict() -> None:
     data = dict(_data("run_detail_running.json"), new_field="x")
 
-    assert converter.structure(data, Run).slug == "01KSFDS8XWTJME33C08XMCR6B9"
+    assert converter.structure(data, Run).run_slug == "01KSFDS8XWTJME33C08XMCR6B9"
     with pytest.raises(ClassValidationError):
         strict_converter.structure(data, Run)
 
@@ -358,8 +357,8 @@ def test_status_enum_maps_every_documented_value() -> None:
 
 
 def test_memory_and_legacy_memory_bytes_land_in_the_same_field() -> None:
-    current = _strict(_v1.WORKER_GET, _data("scraper_detail_ok.json"))
-    legacy = _strict(_v1.WORKER_GET, _data("scraper_detail_legacy_memory_bytes.json"))
+    current = _strict(V1.ops.worker_get, _data("scraper_detail_ok.json"))
+    legacy = _strict(V1.ops.worker_get, _data("scraper_detail_legacy_memory_bytes.json"))
 
     assert current.system.memory == 512
     assert legacy.system.memory == 512
@@ -367,7 +366,7 @@ def test_memory_and_legacy_memory_bytes_land_in_the_same_field() -> None:
 
 
 def test_worker_schema_gives_its_default_input() -> None:
-    worker = _strict(_v1.WORKER_GET, _data("scraper_detail_ok.json"))
+    worker = _strict(V1.ops.worker_get, _data("scraper_detail_ok.json"))
 
     assert worker.version == "v1.0.5"
     assert [p.name for p in worker.properties] == ["startURLs", "maximum", "download_images"]

@@ -75,12 +75,19 @@ def test_plan_concurrency_30003_is_not_retried_by_default() -> None:
     error = ConcurrencyLimitError("plan limit", code=30003)
 
     assert _retryable_kinds(error) == set()
+    assert {RetryPolicy().verdict(kind, error) for kind in ALL_KINDS} == {"fail"}
 
 
-def test_plan_concurrency_30003_retries_only_run_starts_with_wait_for_capacity() -> None:
+def test_plan_concurrency_30003_waits_for_capacity_only_on_run_starts_and_not_as_a_retry() -> None:
     error = ConcurrencyLimitError("plan limit", code=30003)
+    policy = RetryPolicy(wait_for_capacity=True)
 
-    assert _retryable_kinds(error, RetryPolicy(wait_for_capacity=True)) == {RUN_START}
+    assert _retryable_kinds(error, policy) == set()  # never spends max_retries
+    assert {kind: policy.verdict(kind, error) for kind in ALL_KINDS} == {
+        READ: "fail",
+        RUN_START: "capacity",
+        ACTION: "fail",
+    }
 
 
 @pytest.mark.parametrize("code", [5000, 10000, 14000])
@@ -147,14 +154,8 @@ def test_backoff_uses_full_jitter_within_a_doubling_capped_ceiling(retry: int) -
 
 
 @pytest.mark.parametrize("retry", [1, 2, 3, 4, 5, 10])
-@pytest.mark.parametrize(
-    "error",
-    [RateLimitError("Too many requests", code=4290), ConcurrencyLimitError("plan limit", code=30003)],
-    ids=["rate-limit", "concurrency"],
-)
-def test_after_a_slow_down_answer_the_backoff_is_at_least_half_the_ceiling(
-    retry: int, error: CoreClawError
-) -> None:
+def test_after_a_slow_down_answer_the_backoff_is_at_least_half_the_ceiling(retry: int) -> None:
+    error = RateLimitError("Too many requests", code=4290)
     policy = RetryPolicy()
     ceiling = min(policy.backoff_max, policy.rate_limit_base * 2 ** (retry - 1))
 
