@@ -13,18 +13,20 @@ Start here::
 from __future__ import annotations
 
 import logging as _logging
+from typing import Any as _Any
 
 from ._client import AsyncCoreClaw
+from ._polling import FinishedRuns
 from ._retry import RetryPolicy
-from ._session import ClientStats
+from ._stats import ClientStats
 from ._version import __version__
-from ._wait_many import FinishedRuns
 from .callbacks import CallbackHandler, CallbackReceiver, Launch, ReceiverStats
 from .errors import (
     AccountUnavailableError,
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    ClientStateError,
     ConcurrencyLimitError,
     CoreClawAPIError,
     CoreClawError,
@@ -36,6 +38,7 @@ from .errors import (
     NotFoundError,
     RateLimitError,
     ReceiverClosedError,
+    RequestRejectedError,
     ResponseDecodeError,
     ResponseValidationError,
     RunAbortFailedError,
@@ -69,7 +72,6 @@ from .models import (
     StartedRun,
     StoreWorker,
     SystemParameters,
-    TaskRun,
     TaskRunRequest,
     Worker,
     WorkerInput,
@@ -77,10 +79,17 @@ from .models import (
     WorkerRunRequest,
     WorkerRunSync,
 )
+from .models.tasks import deprecated_task_run as _deprecated_task_run
 from .resources import AsyncAccount, AsyncRuns, AsyncTasks, AsyncWorkers
 
 # A library never configures logging; without this, warnings would reach stderr by default.
 _logging.getLogger("coreclaw_async").addHandler(_logging.NullHandler())
+
+
+def __getattr__(name: str) -> _Any:
+    # TaskRun: the former name of StartedRun, kept for one release with a DeprecationWarning.
+    return _deprecated_task_run(__name__, name)
+
 
 __all__ = [
     "FINAL_CALLBACK_STATUSES",
@@ -96,6 +105,7 @@ __all__ = [
     "AuthenticationError",
     "CallbackHandler",
     "CallbackReceiver",
+    "ClientStateError",
     "ClientStats",
     "ConcurrencyLimitError",
     "CoreClawAPIError",
@@ -117,6 +127,7 @@ __all__ = [
     "RateLimitError",
     "ReceiverClosedError",
     "ReceiverStats",
+    "RequestRejectedError",
     "ResponseDecodeError",
     "ResponseValidationError",
     "ResultHeader",
@@ -135,7 +146,6 @@ __all__ = [
     "StoreWorker",
     "SystemParameters",
     "TaskNotFoundError",
-    "TaskRun",
     "TaskRunBatch",
     "TaskRunOutcome",
     "TaskRunRequest",

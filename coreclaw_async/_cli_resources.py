@@ -121,7 +121,7 @@ def _size(count: int) -> str:
 
 def _run_pairs(run: Run) -> list[tuple[str, Any]]:
     pairs: list[tuple[str, Any]] = [
-        ("slug", run.slug),
+        ("slug", run.run_slug),
         ("status", f"{run.status.name.lower()} ({run.status_code})"),
         ("worker", f"{run.scraper_title} ({run.scraper_slug})" if run.scraper_title else run.scraper_slug),
         ("version", run.version),
@@ -283,7 +283,7 @@ async def cmd_runs_list(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
     if not args.json:
         rows = [
             (
-                run.slug,
+                run.run_slug,
                 run.status,
                 run.scraper_title or run.scraper_slug,
                 run.results,

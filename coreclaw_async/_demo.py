@@ -121,9 +121,9 @@ class _Finishing:
     def record(self, run: Run) -> None:
         now = self.last_at = time.perf_counter()
         self.by_status[run.status.name.lower()] += 1
-        self.latency[run.slug] = now - self._started_at[run.slug]
-        if self._receiver.final_notice(run.slug) is None:
-            self.before_notice.add(run.slug)
+        self.latency[run.run_slug] = now - self._started_at[run.run_slug]
+        if self._receiver.final_notice(run.run_slug) is None:
+            self.before_notice.add(run.run_slug)
         self._progress.finished += 1
 
     async def wait(self, client: AsyncCoreClaw, slugs: list[str], *, pollers: int) -> None:

@@ -1,6 +1,6 @@
 """Async iterators over paginated v1 lists (``run/list``, ``run/result/list``).
 
-Stop rules (spec sections 2.5 and 2.7; the responses do not say "last page"): after page
+Stop rules (the responses do not say "last page"): after page
 ``p`` of ``n`` items, stop when
 
 * the page is empty, or
@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from ._constants import LOGGER_NAME, ROW_ID_KEY
 from ._json import dumps
-from .errors import InvalidParameterError
+from ._validation import require_int
 from .models.runs import ResultHeader, ResultPage, Run, RunPage
 
 __all__ = ["PageIterator", "ResultIterator", "RunIterator"]
@@ -44,9 +44,8 @@ class _Page(Protocol[ItemT_co]):
 
 def check_page_args(page_size: int, max_pages: int) -> None:
     """Raise ``InvalidParameterError`` unless both are positive ints."""
-    for name, value in (("page_size", page_size), ("max_pages", max_pages)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidParameterError(name, f"must be a positive integer, got {value!r}")
+    require_int("page_size", page_size, minimum=1)
+    require_int("max_pages", max_pages, minimum=1)
 
 
 class PageIterator(Generic[ItemT, PageT]):
@@ -65,14 +64,13 @@ class PageIterator(Generic[ItemT, PageT]):
         page_size: int,
         max_pages: int,
         what: str,
-        first_page: int = 1,
     ) -> None:
         check_page_args(page_size, max_pages)
         self._fetch = fetch
         self._page_size = page_size
         self._max_pages = max_pages
         self._what = what
-        self._next_index = first_page
+        self._next_index = 1
         self._items: Sequence[ItemT] = ()
         self._position = 0
         self._done = False
@@ -163,7 +161,7 @@ class RunIterator(PageIterator[Run, RunPage]):
     """Every run of ``run/list`` across pages (``client.runs.list``)."""
 
     def _key(self, item: Run) -> Hashable:
-        return item.slug
+        return item.run_slug
 
 
 class ResultIterator(PageIterator[dict[str, Any], ResultPage]):

@@ -2,7 +2,7 @@
 
 ``client.tasks.run_many(requests)`` returns a :class:`TaskRunBatch`, an async iterator of
 :class:`TaskRunOutcome` in completion order; ``await client.tasks.run_all(requests)`` collects
-them in input order. A fixed pool of ``concurrency`` worker tasks pulls items from the input
+them in input order. A fixed pool of ``concurrency`` launcher tasks pulls items from the input
 lazily and hands finished outcomes over through a small buffer, so memory grows with
 ``concurrency``, never with the number of items: a generator of a million slugs is fine.
 
@@ -19,22 +19,20 @@ import asyncio
 import contextlib
 import logging
 import operator
-import warnings
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeAlias
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator
+from typing import Any, Protocol, TypeAlias
 
 import attrs
 
-from ._constants import LOGGER_NAME
+from ._background import BackgroundIterator
+from ._constants import LOGGED_SLUGS, LOGGER_NAME
+from ._validation import require_int
 from .errors import CoreClawError, InvalidParameterError, RunStartUnknownError
-from .models.tasks import TaskRun, TaskRunRequest
+from .models.runs import StartedRun
+from .models.tasks import TaskRunRequest
 
-if TYPE_CHECKING:
-    from .resources.tasks import AsyncTasks
-
-__all__ = ["TaskRunBatch", "TaskRunOutcome", "TaskRunRequests"]
+__all__ = ["Launcher", "TaskRunBatch", "TaskRunOutcome", "TaskRunRequests"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -42,8 +40,22 @@ TaskRunRequests: TypeAlias = Iterable[str | TaskRunRequest] | AsyncIterable[str 
 """What ``run_many`` and ``run_all`` accept: task slugs and/or ``TaskRunRequest`` objects,
 from any iterable or async iterable (consumed lazily, never all at once)."""
 
-# How many task slugs a log line about unreconciled items names before it says "...".
-_LOGGED_SLUGS = 10
+
+class Launcher(Protocol):
+    """What the fan-out pool needs to launch items: the seam between it and the resources.
+
+    ``client.tasks`` builds one per batch (minting callback URLs from a receiver when one is
+    given); the pool never touches the client, the session manager or the receiver itself.
+    """
+
+    def prepare(self, item: Any) -> TaskRunRequest:
+        """Check an input item and turn it into the request to send; raise ``InvalidParameterError``."""
+
+    def start(self, request: TaskRunRequest) -> Awaitable[StartedRun]:
+        """Send ``request`` (retries, deadline and limits are the client's)."""
+
+    def in_flight_error(self, request: TaskRunRequest) -> RunStartUnknownError:
+        """The error for a start that was in flight when the batch stopped (outcome unknown)."""
 
 
 @attrs.frozen
@@ -72,7 +84,7 @@ class TaskRunOutcome:
 
     index: int
     request: Any
-    run: TaskRun | None
+    run: StartedRun | None
     error: CoreClawError | None
     started: bool | None
 
@@ -90,17 +102,6 @@ def _started(error: CoreClawError) -> bool | None:
     return None
 
 
-def _unknown_outcome(index: int, request: TaskRunRequest) -> TaskRunOutcome:
-    error = RunStartUnknownError(
-        "The batch was closed while this run start was in flight: a run may have been created. "
-        "Check runs.list before starting it again.",
-        request=request,
-        method="POST",
-        path="/api/v1/task/run",
-    )
-    return TaskRunOutcome(index=index, request=request, run=None, error=error, started=None)
-
-
 def _unexpected_outcome(index: int, request: TaskRunRequest, exc: Exception) -> TaskRunOutcome:
     unexpected = CoreClawError(f"Unexpected error: {exc!r}", outcome="unknown")
     unexpected.__cause__ = exc
@@ -108,39 +109,33 @@ def _unexpected_outcome(index: int, request: TaskRunRequest, exc: Exception) -> 
 
 
 def _slugs(outcomes: list[TaskRunOutcome]) -> str:
-    slugs = [getattr(o.request, "task_slug", "?") for o in outcomes[:_LOGGED_SLUGS]]
-    more = ", ..." if len(outcomes) > _LOGGED_SLUGS else ""
+    slugs = [getattr(o.request, "task_slug", "?") for o in outcomes[:LOGGED_SLUGS]]
+    more = ", ..." if len(outcomes) > LOGGED_SLUGS else ""
     return ", ".join(slugs) + more
 
 
 class _Pool:
-    """The machinery behind one batch: workers, the input, the hand-off buffer.
+    """The machinery behind one batch: the launcher tasks, the input, the hand-off buffer.
 
-    Kept apart from :class:`TaskRunBatch` so that the worker tasks never hold a reference
+    Kept apart from :class:`TaskRunBatch` so that the launcher tasks never hold a reference
     to the batch: a batch the caller drops can then be collected, and its finaliser stops
-    the workers.
+    them.
     """
 
     def __init__(
         self,
-        tasks: AsyncTasks,
+        launcher: Launcher,
         *,
         sync_source: Iterator[Any] | None,
         async_source: AsyncIterator[Any] | None,
-        callback_url: str | None,
-        workers: int,
+        tasks: int,
         buffer: int,
-        timeout: float | None,
-        max_retries: int | None,
     ) -> None:
-        self._tasks = tasks
+        self._launcher = launcher
         self._sync_source = sync_source
         self._async_source = async_source
-        self._callback_url = callback_url
-        self._worker_count = workers
+        self._task_count = tasks
         self._buffer = buffer
-        self._timeout = timeout
-        self._max_retries = max_retries
         self._ready: deque[TaskRunOutcome] = deque()
         self._in_flight: dict[int, TaskRunRequest] = {}
         self._next_index = 0
@@ -148,7 +143,7 @@ class _Pool:
         self.source_error: Exception | None = None
         self._stopping = False
         self._shut = False
-        self._workers: list[asyncio.Task[None]] = []
+        self._launchers: list[asyncio.Task[None]] = []
         self._live = 0
         self._output = asyncio.Event()
         self._room = asyncio.Event()
@@ -166,15 +161,16 @@ class _Pool:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._live = self._worker_count
-        self._workers = [
-            loop.create_task(self._work(), name=f"coreclaw_async.run_many-worker-{number}")
-            for number in range(self._worker_count)
+        self._live = self._task_count
+        self._launchers = [
+            loop.create_task(self._launch_loop(), name=f"coreclaw_async.run_many-launcher-{number}")
+            for number in range(self._task_count)
         ]
 
-    # -- workers ---------------------------------------------------------------------
+    # -- launcher tasks --------------------------------------------------------------
 
-    async def _work(self) -> None:
+    async def _launch_loop(self) -> None:
+        launcher = self._launcher
         try:
             while not self._stopping:
                 if len(self._ready) >= self._buffer:
@@ -190,7 +186,7 @@ class _Pool:
                     return
                 index, item = pulled
                 try:
-                    request = self._tasks.prepare(item, callback_url=self._callback_url)
+                    request = launcher.prepare(item)
                 except InvalidParameterError as error:
                     outcome = TaskRunOutcome(index=index, request=item, run=None, error=error, started=False)
                 else:
@@ -199,9 +195,7 @@ class _Pool:
                     # Left in place if we are cancelled below: that makes the item "unreconciled".
                     self._in_flight[index] = request
                     try:
-                        run = await self._tasks._start(
-                            request, timeout=self._timeout, max_retries=self._max_retries
-                        )
+                        run = await launcher.start(request)
                     except CoreClawError as error:
                         outcome = TaskRunOutcome(
                             index=index, request=request, run=None, error=error, started=_started(error)
@@ -262,7 +256,7 @@ class _Pool:
         if self.source_error is None:
             self.source_error = exc
 
-    # -- consumer --------------------------------------------------------------------
+    # -- consumer (the Machinery of the batch) -----------------------------------------
 
     def take(self) -> TaskRunOutcome | None:
         """The next finished outcome if one is ready now, else ``None``."""
@@ -273,8 +267,8 @@ class _Pool:
         return outcome
 
     async def next(self) -> TaskRunOutcome:
-        """The next finished outcome; ``StopAsyncIteration`` once every worker is done."""
-        # Bounded: each pass returns, raises, or waits for a deposit or a worker exit.
+        """The next finished outcome; ``StopAsyncIteration`` once every launcher task is done."""
+        # Bounded: each pass returns, raises, or waits for a deposit or a launcher's exit.
         while True:
             outcome = self.take()
             if outcome is not None:
@@ -285,49 +279,58 @@ class _Pool:
             await self._output.wait()
 
     async def finish(self) -> None:
-        """After the last outcome: make sure every worker task has really ended."""
+        """After the last outcome: make sure every launcher task has ended, then raise the
+        input's own exception if iterating it failed."""
         self._shut = True
-        pending = [task for task in self._workers if not task.done()]
+        pending = [task for task in self._launchers if not task.done()]
         if pending:
             await asyncio.wait(pending)
-        self._collect(self._workers)
+        self._collect(self._launchers)
+        if self.source_error is not None:
+            raise self.source_error
 
     # -- stopping --------------------------------------------------------------------
 
     def _stop(self) -> list[asyncio.Task[None]]:
-        """Cancel the workers and record what they leave behind; no await."""
+        """Cancel the launcher tasks and record what they leave behind; no await."""
         self._shut = True
         self._stopping = True
-        pending = [task for task in self._workers if not task.done()]
+        pending = [task for task in self._launchers if not task.done()]
         for task in pending:
             task.cancel()
         self._room.set()
-        self.unreconciled = [_unknown_outcome(i, r) for i, r in sorted(self._in_flight.items())]
+        self.unreconciled = [
+            TaskRunOutcome(i, r, None, self._launcher.in_flight_error(r), None)
+            for i, r in sorted(self._in_flight.items())
+        ]
         self._in_flight.clear()
         self.undelivered = list(self._ready)
         self._ready.clear()
         if self.unreconciled:
+            first = self.unreconciled[0].error
             logger.warning(
                 "run_many stopped with %d run start(s) in flight, outcome unknown "
-                "(POST /api/v1/task/run, task slugs: %s); see TaskRunBatch.unreconciled",
+                "(%s %s, task slugs: %s); see TaskRunBatch.unreconciled",
                 len(self.unreconciled),
+                getattr(first, "method", None),
+                getattr(first, "path", None),
                 _slugs(self.unreconciled),
             )
         return pending
 
     async def shutdown(self) -> None:
-        """Stop launching, cancel every worker and wait until each has ended. Idempotent."""
-        pending = self._stop() if not self._shut else [task for task in self._workers if not task.done()]
+        """Stop launching, cancel every launcher task and wait until each has ended. Idempotent."""
+        pending = self._stop() if not self._shut else [task for task in self._launchers if not task.done()]
         if pending:
             await asyncio.wait(pending)
-        self._collect(self._workers)
+        self._collect(self._launchers)
 
     def abandon(self) -> bool:
-        """Stop from a finaliser (no await possible); ``True`` if workers were still running."""
+        """Stop from a finaliser (no await possible); ``True`` if launcher tasks were still running."""
         if self._shut:
             return False
         self._shut = True
-        if all(task.done() for task in self._workers):
+        if all(task.done() for task in self._launchers):
             return False
         # RuntimeError: the loop is already closed, so nothing can run any more anyway.
         with contextlib.suppress(RuntimeError):
@@ -338,10 +341,10 @@ class _Pool:
     def _collect(tasks: list[asyncio.Task[None]]) -> None:
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
-                logger.error("run_many worker failed", exc_info=task.exception())
+                logger.error("run_many launcher task failed", exc_info=task.exception())
 
 
-class TaskRunBatch:
+class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
     """A running fan-out of Task run starts: an async iterator of :class:`TaskRunOutcome`.
 
     Made by ``client.tasks.run_many(...)``; nothing starts until it is entered or iterated.
@@ -368,24 +371,10 @@ class TaskRunBatch:
         retry_later = [o.request for o in batch.unreconciled]
     """
 
-    def __init__(
-        self,
-        tasks: AsyncTasks,
-        requests: TaskRunRequests,
-        *,
-        concurrency: int,
-        callback_url: str | None = None,
-        timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> None:
-        self._started = False
-        self._closed = False
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise InvalidParameterError("concurrency", f"must be a positive integer, got {concurrency!r}")
-        if timeout is not None and timeout <= 0:
-            raise InvalidParameterError("timeout", "must be positive")
-        if max_retries is not None and max_retries < 0:
-            raise InvalidParameterError("max_retries", "must not be negative")
+    _how_to_use = "use `async with client.tasks.run_many(...)` or call aclose()"
+
+    def __init__(self, launcher: Launcher, requests: TaskRunRequests, *, concurrency: int) -> None:
+        require_int("concurrency", concurrency, minimum=1)
         if isinstance(requests, (str, bytes)):
             raise InvalidParameterError(
                 "requests", "must be an iterable of task slugs or TaskRunRequests, not a single string"
@@ -394,35 +383,22 @@ class TaskRunBatch:
         async_source: AsyncIterator[Any] | None = None
         if isinstance(requests, AsyncIterable):
             async_source = aiter(requests)
-            workers = concurrency
+            tasks = concurrency
         elif isinstance(requests, Iterable):
             sync_source = iter(requests)
             hint = operator.length_hint(requests, 0)
-            # A short, sized input needs no more workers than items.
-            workers = min(concurrency, hint) if hint > 0 else concurrency
+            # A short, sized input needs no more launcher tasks than items.
+            tasks = min(concurrency, hint) if hint > 0 else concurrency
         else:
             raise InvalidParameterError(
                 "requests", f"must be an iterable or async iterable, got {type(requests).__name__}"
             )
+        self._pool = _Pool(
+            launcher, sync_source=sync_source, async_source=async_source, tasks=tasks, buffer=concurrency
+        )
+        super().__init__(self._pool)
         self.concurrency = concurrency
         """Largest number of run starts in flight at once."""
-        self._pool = _Pool(
-            tasks,
-            sync_source=sync_source,
-            async_source=async_source,
-            callback_url=callback_url,
-            workers=workers,
-            buffer=concurrency,
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-
-    # -- state -----------------------------------------------------------------------
-
-    @property
-    def closed(self) -> bool:
-        """Whether the batch has stopped (input exhausted, closed or cancelled)."""
-        return self._closed
 
     @property
     def in_flight(self) -> int:
@@ -449,75 +425,14 @@ class TaskRunBatch:
         """Outcomes that had finished but were not yet yielded when the batch stopped early."""
         return list(self._pool.undelivered)
 
-    # -- iteration -------------------------------------------------------------------
-
-    def _start(self) -> None:
-        if not self._started:
-            self._started = True
-            self._pool.start()
-
-    def __aiter__(self) -> TaskRunBatch:
-        return self
-
-    async def __anext__(self) -> TaskRunOutcome:
-        if self._closed:
-            raise StopAsyncIteration
-        outcome = self._pool.take()
-        if outcome is not None:  # the common case while running: no wait, no inner coroutine
-            return outcome
-        self._start()
-        try:
-            return await self._pool.next()
-        except StopAsyncIteration:
-            pass
-        except BaseException:
-            # Cancellation of the consuming task (or anything else) ends the batch.
-            await self.aclose()
-            raise
-        self._closed = True
-        await self._pool.finish()
-        error = self._pool.source_error
-        if error is not None:
-            raise error
-        raise StopAsyncIteration
-
     async def aclose(self) -> None:
-        """Stop the batch: no new launches, cancel what is in flight, wait until every worker
-        has ended (releasing its connection and slot). Idempotent.
+        """Stop the batch: no new launches, cancel what is in flight, wait until every launcher
+        task has ended (releasing its connection and slot). Idempotent.
 
         Items that were in flight are then in :attr:`unreconciled`, and finished outcomes not
         yet yielded in :attr:`undelivered`.
         """
-        self._closed = True
-        if self._started:
-            await self._pool.shutdown()
-
-    async def __aenter__(self) -> TaskRunBatch:
-        self._start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __del__(self) -> None:
-        # A batch dropped while running (e.g. after `break` out of a plain `async for`):
-        # stop its workers rather than leave them pending. aclose() is the proper way.
-        if not getattr(self, "_started", False) or getattr(self, "_closed", True):
-            return
-        self._closed = True
-        if self._pool.abandon():
-            warnings.warn(
-                "TaskRunBatch was dropped while running; its workers were cancelled. "
-                "Use `async with client.tasks.run_many(...)` or call aclose().",
-                ResourceWarning,
-                source=self,
-                stacklevel=2,
-            )
+        await super().aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("running" if self._started else "not started")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .account import AccountInfo, ProxyRegion
 from .callbacks import FINAL_CALLBACK_STATUSES, RunCallback
 from .runs import (
@@ -21,7 +23,7 @@ from .runs import (
     RunStatus,
     StartedRun,
 )
-from .tasks import TaskRun, TaskRunRequest
+from .tasks import TaskRunRequest, deprecated_task_run
 from .workers import (
     InputProperty,
     InputSchema,
@@ -61,7 +63,6 @@ __all__ = [
     "StoreSearchRequest",
     "StoreWorker",
     "SystemParameters",
-    "TaskRun",
     "TaskRunRequest",
     "Worker",
     "WorkerDetailRequest",
@@ -70,3 +71,8 @@ __all__ = [
     "WorkerRunRequest",
     "WorkerRunSync",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # TaskRun: the former name of StartedRun, kept for one release with a DeprecationWarning.
+    return deprecated_task_run(__name__, name)

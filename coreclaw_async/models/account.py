@@ -1,4 +1,4 @@
-"""Models of ``account/info`` and ``/api/proxy/region`` (spec sections 2.12, 2.13)."""
+"""Models of ``account/info`` and ``/api/proxy/region``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class AccountInfo:
 
     Attributes:
         balance: USD, exact (``Decimal``).
-        traffic: bytes; whether consumed or remaining is not settled by the docs (spec 2.12).
+        traffic: bytes; CoreClaw's docs disagree on whether it is consumed or remaining.
         traffic_expiration_at: when the traffic package expires (UTC), ``None`` if not set.
     """
 

@@ -1,8 +1,9 @@
-"""Models of the run endpoints: detail, list, results, log, export, rerun and abort (spec 2.2, 2.5-2.10)."""
+"""Models of the run endpoints: detail, list, results, log, export, rerun and abort."""
 
 from __future__ import annotations
 
 import enum
+import warnings
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -32,7 +33,7 @@ __all__ = [
 
 
 class RunStatus(enum.IntEnum):
-    """The state of a run (v1 integers, spec section 1).
+    """The state of a run (the v1 integers 1-5).
 
     ``UNKNOWN`` stands for a value this version does not know; the raw integer stays
     available as ``Run.status_code``. ``SUCCEEDED`` and ``FAILED`` are final;
@@ -67,7 +68,7 @@ class Run:
     """One run record (``run/detail``, ``run/list``).
 
     Attributes:
-        slug: the run slug.
+        run_slug: the run slug (``slug`` in the wire record).
         status: the state as a ``RunStatus`` (``UNKNOWN`` for values this version does not know).
         status_code: the raw status integer as the server sent it.
         err_msg: error text, ``""`` when none.
@@ -81,7 +82,7 @@ class Run:
         version: the Worker version that ran.
     """
 
-    slug: str
+    run_slug: str = attrs.field(metadata=meta(wire="slug"))
     status_code: int = attrs.field(metadata=meta(wire="status", enum=RunStatus))
     status: RunStatus = attrs.field(init=False, default=attrs.Factory(_run_status, takes_self=True))
     err_msg: str = ""
@@ -95,6 +96,12 @@ class Run:
     origin: str = ""
     traffic: int = 0
     version: str = ""
+
+    @property
+    def slug(self) -> str:
+        """Deprecated alias of :attr:`run_slug` (one name for a run's id everywhere); removed in 0.3."""
+        warnings.warn("Run.slug is deprecated; use Run.run_slug", DeprecationWarning, stacklevel=2)
+        return self.run_slug
 
     @property
     def is_final(self) -> bool:
@@ -203,7 +210,8 @@ class ExportLink:
 
 @attrs.frozen(kw_only=True)
 class StartedRun:
-    """A run just started (``scraper/run`` async, ``rerun``): ``run_slug`` identifies it from now on."""
+    """A run just started (``tasks.run``, ``workers.run``, ``runs.rerun``): ``run_slug`` identifies it
+    from now on."""
 
     run_slug: str
 

@@ -1,4 +1,4 @@
-"""Models of ``scraper/run``, ``/api/scraper`` and ``/api/store`` (spec sections 2.1, 2.3, 2.4, 5)."""
+"""Models of Worker runs (``scraper/run``), Worker detail (``/api/scraper``), the store (``/api/store``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import attrs
 from .._constants import DEFAULT_CPUS, DEFAULT_EXECUTE_LIMIT_SECONDS, DEFAULT_MEMORY_MB
 from ._base import RequestModel
 from ._fields import meta
+from .callbacks import FINAL_CALLBACK_STATUSES
 from .runs import ResultPage
 
 __all__ = [
@@ -85,10 +86,11 @@ class WorkerRunRequest(RequestModel):
 
 @attrs.frozen(kw_only=True)
 class WorkerRunSync:
-    """The answer of a synchronous ``scraper/run`` (``is_async=False``, spec section 5).
+    """The answer of a synchronous ``scraper/run`` (``is_async=False``).
 
     The server waits up to 5 minutes; if the run has not ended by then ``run_status`` is
-    ``"running"`` and the run goes on: poll it with ``runs.wait(run_slug)``.
+    ``"running"`` and the run goes on. Only trust :attr:`is_finished`: when it is False,
+    wait for the run with ``runs.wait(run_slug)``.
 
     Attributes:
         run_slug: the run.
@@ -97,6 +99,7 @@ class WorkerRunSync:
         execution_start_timestamp, execution_end_timestamp: UTC datetimes (sent in ms); ``None`` if 0.
         running_duration: seconds.
         results: the window of result rows chosen by ``page_index``/``page_size``.
+        finished: the answer's explicit ``is_finished`` flag, when it has one.
     """
 
     run_slug: str
@@ -107,11 +110,19 @@ class WorkerRunSync:
     execution_end_timestamp: datetime | None = attrs.field(default=None, metadata=meta(unit="ms"))
     running_duration: int = 0
     results: ResultPage | None = None
+    finished: bool | None = attrs.field(default=None, metadata=meta(wire="is_finished"))
 
     @property
     def is_finished(self) -> bool:
-        """False if the server stopped waiting while the run still runs (``run_status == "running"``)."""
-        return self.run_status != "running"
+        """True only when the answer says the run is over: an explicit ``is_finished`` flag, or
+        a final ``run_status`` (``completed``, ``succeeded``, ``failed``, ``aborted``).
+
+        An answer without either (``{"run_slug": ...}`` alone) or with ``running`` is not
+        finished: wait for the run with ``client.runs.wait(result.run_slug)``.
+        """
+        if self.finished is not None:
+            return self.finished
+        return self.run_status.strip().lower() in FINAL_CALLBACK_STATUSES
 
 
 @attrs.frozen(kw_only=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .. import _v1
 from ..models.account import AccountInfo
 from ._base import Resource
 
@@ -28,4 +27,6 @@ class AsyncAccount(Resource):
             info = await client.account.info()
             print(info.balance, info.traffic_expiration_at)
         """
-        return await self._session.call(_v1.ACCOUNT_INFO, None, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(
+            self._ops.account_info, None, timeout=timeout, max_retries=max_retries
+        )

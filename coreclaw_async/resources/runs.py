@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
-from .. import _v1
 from .._constants import (
     DEFAULT_ABORT_GRACE,
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -20,22 +16,23 @@ from .._constants import (
     DEFAULT_WAIT_MANY_POLLERS,
     DEFAULT_WAIT_TIMEOUT,
     EXPORT_FORMATS,
-    LOGGER_NAME,
-    WAIT_BACKOFF_FACTOR,
-    WAIT_FIRST_DELAY,
-    WAIT_JITTER,
 )
+from .._download import download as _download
 from .._files import Destination, Writer, check_destination, write_stream
 from .._pagination import ResultIterator, RunIterator, check_page_args
+from .._polling import FinishedRuns, PollEngine
 from .._validation import (
     require_callback_url,
     require_int,
     require_number,
+    require_optional_int,
     require_optional_slug,
+    require_optional_timeout,
     require_slug,
+    require_timeout,
 )
-from .._wait_many import FinishedRuns
-from ..errors import APITimeoutError, InvalidParameterError, WaitTimeoutError
+from ..callbacks import CallbackReceiver
+from ..errors import InvalidParameterError
 from ..models.runs import (
     ExportLink,
     ExportRequest,
@@ -52,15 +49,7 @@ from ..models.runs import (
 )
 from ._base import Resource
 
-if TYPE_CHECKING:
-    from ..callbacks import CallbackReceiver
-
 __all__ = ["AsyncRuns"]
-
-logger = logging.getLogger(LOGGER_NAME)
-
-# Indirection so tests can observe the poll cadence without waiting for it.
-_sleep = asyncio.sleep
 
 
 def _status_filter(status: RunStatus | int | None) -> int | None:
@@ -105,7 +94,7 @@ class AsyncRuns(Resource):
             print(run.status, run.results, run.usage)
         """
         request = RunRequest(require_slug("run_slug", run_slug))
-        return await self._session.call(_v1.RUN_GET, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(self._ops.run_get, request, timeout=timeout, max_retries=max_retries)
 
     async def list_page(
         self,
@@ -128,15 +117,17 @@ class AsyncRuns(Resource):
         Example::
 
             page = await client.runs.list_page(page_size=20, status=RunStatus.FAILED)
-            print(page.count, [run.slug for run in page.items])
+            print(page.count, [run.run_slug for run in page.items])
         """
         request = RunListRequest(
             page_index=require_int("page_index", page_index, minimum=1),
-            page_size=require_int("page_size", page_size, minimum=1),
+            page_size=self._dialect.check_page_size(
+                "page_size", require_int("page_size", page_size, minimum=1)
+            ),
             status=_status_filter(status),
             scraper_slug=require_optional_slug("scraper_slug", scraper_slug),
         )
-        return await self._session.call(_v1.RUN_LIST, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(self._ops.run_list, request, timeout=timeout, max_retries=max_retries)
 
     def list(
         self,
@@ -150,7 +141,8 @@ class AsyncRuns(Resource):
     ) -> RunIterator:
         """Iterate over every run of the history, newest first, fetching one page at a time.
 
-        Pages stop by the spec's rules (short page, ``count`` reached, empty page), when the
+        Pages stop at a short page, an empty page or when ``count`` is reached (the answers say
+        nothing else about the end), when the
         server repeats a page (it ignores ``page_index``), or after ``max_pages`` pages.
         ``timeout``/``max_retries`` apply to each page request. Arguments are checked here,
         before anything is sent. Runs started while iterating shift the pages (newest first),
@@ -162,17 +154,21 @@ class AsyncRuns(Resource):
         Example::
 
             async for run in client.runs.list(scraper_slug="coreclaw/google-maps-scraper"):
-                print(run.slug, run.status.name)
+                print(run.run_slug, run.status.name)
         """
         check_page_args(page_size, max_pages)
+        _check_call_options(timeout, max_retries)
         status_code = _status_filter(status)
         scraper = require_optional_slug("scraper_slug", scraper_slug)
+        page_size = self._dialect.page_size_for(page_size)
 
         async def fetch(page_index: int) -> RunPage:
             request = RunListRequest(
                 page_index=page_index, page_size=page_size, status=status_code, scraper_slug=scraper
             )
-            return await self._session.call(_v1.RUN_LIST, request, timeout=timeout, max_retries=max_retries)
+            return await self._manager.call(
+                self._ops.run_list, request, timeout=timeout, max_retries=max_retries
+            )
 
         return RunIterator(fetch, page_size=page_size, max_pages=max_pages, what="runs.list")
 
@@ -200,9 +196,13 @@ class AsyncRuns(Resource):
         request = ResultListRequest(
             run_slug=require_slug("run_slug", run_slug),
             page_index=require_int("page_index", page_index, minimum=1),
-            page_size=require_int("page_size", page_size, minimum=1),
+            page_size=self._dialect.check_page_size(
+                "page_size", require_int("page_size", page_size, minimum=1)
+            ),
         )
-        return await self._session.call(_v1.RUN_RESULTS, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(
+            self._ops.run_results, request, timeout=timeout, max_retries=max_retries
+        )
 
     def results(
         self,
@@ -232,11 +232,13 @@ class AsyncRuns(Resource):
         """
         slug = require_slug("run_slug", run_slug)
         check_page_args(page_size, max_pages)
+        _check_call_options(timeout, max_retries)
+        page_size = self._dialect.page_size_for(page_size)
 
         async def fetch(page_index: int) -> ResultPage:
             request = ResultListRequest(run_slug=slug, page_index=page_index, page_size=page_size)
-            return await self._session.call(
-                _v1.RUN_RESULTS, request, timeout=timeout, max_retries=max_retries
+            return await self._manager.call(
+                self._ops.run_results, request, timeout=timeout, max_retries=max_retries
             )
 
         return ResultIterator(fetch, page_size=page_size, max_pages=max_pages, what=f"runs.results({slug})")
@@ -256,7 +258,7 @@ class AsyncRuns(Resource):
                 print(entry.timestamp, entry.level.name, entry.content)
         """
         request = RunRequest(require_slug("run_slug", run_slug))
-        return await self._session.call(_v1.RUN_LOG, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(self._ops.run_log, request, timeout=timeout, max_retries=max_retries)
 
     async def export(
         self,
@@ -282,7 +284,9 @@ class AsyncRuns(Resource):
             print(link.download_url)
         """
         request = _export_args(run_slug, format, filter_keys)
-        return await self._session.call(_v1.RUN_EXPORT, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(
+            self._ops.run_export, request, timeout=timeout, max_retries=max_retries
+        )
 
     async def download(
         self,
@@ -312,17 +316,20 @@ class AsyncRuns(Resource):
 
             size = await client.runs.download(run_slug, "results.csv", format="csv")
         """
-        require_number("download_timeout", download_timeout, minimum=0, exclusive=True)
+        require_timeout("download_timeout", download_timeout)
+        _check_call_options(timeout, max_retries)
         check_destination(dest)
         if isinstance(run, ExportLink):
             link = run
         else:
             request = _export_args(run, format, filter_keys)
-            link = await self._session.call(_v1.RUN_EXPORT, request, timeout=timeout, max_retries=max_retries)
+            link = await self._manager.call(
+                self._ops.run_export, request, timeout=timeout, max_retries=max_retries
+            )
 
         async def stream(write: Writer) -> int:
-            return await self._session.download(
-                link.download_url, write, timeout=download_timeout, max_retries=max_retries
+            return await _download(
+                self._manager, link.download_url, write, timeout=download_timeout, max_retries=max_retries
             )
 
         return await write_stream(dest, stream)
@@ -337,7 +344,7 @@ class AsyncRuns(Resource):
     ) -> StartedRun:
         """Start a new run with the same Worker and input as ``run_slug`` (``POST /api/v1/rerun``).
 
-        CoreClaw requires a callback URL here; ``callback_url`` falls back to the client's.
+        API v1 requires a callback URL here; ``callback_url`` falls back to the client's.
         Like every run start it is never re-sent once it may have reached the server.
 
         Raises:
@@ -350,9 +357,13 @@ class AsyncRuns(Resource):
             final = await client.runs.wait(new.run_slug)
         """
         slug = require_slug("run_slug", run_slug)
-        url = require_callback_url("callback_url", callback_url or self._callback_url)
+        url = callback_url or self._callback_url
+        if url is not None or self._dialect.requires_callback("run_rerun"):
+            url = require_callback_url("callback_url", url)
         request = RerunRequest(run_slug=slug, callback_url=url)
-        return await self._session.call(_v1.RUN_RERUN, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(
+            self._ops.run_rerun, request, timeout=timeout, max_retries=max_retries
+        )
 
     async def abort(
         self, run_slug: str, *, timeout: float | None = None, max_retries: int | None = None
@@ -370,7 +381,7 @@ class AsyncRuns(Resource):
             await client.runs.abort(run_slug)
         """
         request = RunRequest(require_slug("run_slug", run_slug))
-        await self._session.call(_v1.RUN_ABORT, request, timeout=timeout, max_retries=max_retries)
+        await self._manager.call(self._ops.run_abort, request, timeout=timeout, max_retries=max_retries)
 
     async def wait(
         self,
@@ -386,84 +397,49 @@ class AsyncRuns(Resource):
     ) -> Run:
         """Poll a run until it is final and return its last record.
 
-        The first check is immediate, the next after about a second, then the gaps grow
-        (jittered) up to ``poll_interval``. With ``receiver`` (the
-        :class:`~coreclaw_async.callbacks.CallbackReceiver` the run was started with), a
-        final notice ends the current gap at once; the run is still read with ``get``
-        and returned only when that shows it final, and polling goes on as usual if no
-        notice comes: a lost callback costs latency, never correctness. A run stuck in
-        ``ABORTING`` is polled for ``abort_grace`` more seconds and then returned as it is
-        (check ``run.status``). ``timeout`` is this wait's own deadline;
+        The one-run case of :meth:`wait_many`, with the same cadence: the first check is
+        immediate, the next after about a second, then the gaps grow (jittered) up to
+        ``poll_interval``. With ``receiver`` (the
+        :class:`~coreclaw_async.callbacks.CallbackReceiver` the run was started with), the
+        first check waits for the first gap and a final notice makes the run due at once;
+        the run is still read with ``get`` and returned only when that shows it final, and
+        polling goes on as usual if no notice comes: a lost callback costs latency, never
+        correctness. A failed read is tried again at the next turn, until ``timeout``. A run
+        stuck in ``ABORTING`` is polled for ``abort_grace`` more seconds and then returned as
+        it is (check ``run.status``). ``timeout`` is this wait's own deadline;
         ``call_timeout``/``max_retries`` apply to each status request. ``on_poll(run)`` is
         called after every check (e.g. for progress).
 
         Raises:
-            WaitTimeoutError: the run was not final by ``timeout``; ``last_run`` is the last record seen.
+            WaitTimeoutError: the run was not final by ``timeout``; ``last_run`` is the last
+                record seen and ``__cause__`` the last read's failure, if the last read failed.
             InvalidParameterError: bad arguments. RunNotFoundError: no such run.
+            AuthenticationError: the key was refused.
 
         Example::
 
             run = await client.runs.wait(run_slug, timeout=600, receiver=receiver)
             if run.succeeded:
-                async for row in client.runs.results(run.slug):
+                async for row in client.runs.results(run.run_slug):
                     ...
         """
         slug = require_slug("run_slug", run_slug)
-        require_number("timeout", timeout, minimum=0, exclusive=True)
-        require_number("poll_interval", poll_interval, minimum=0, exclusive=True)
-        require_number("abort_grace", abort_grace, minimum=0)
-        if call_timeout is not None:
-            require_number("call_timeout", call_timeout, minimum=0, exclusive=True)
-        _check_receiver(receiver)
-        per_call = call_timeout if call_timeout is not None else self._session.timeout
-        notices = 0
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        gap = min(WAIT_FIRST_DELAY, poll_interval)
-        last: Run | None = None
-        polls = 0
-        aborting_since: float | None = None
-        # Bounded by the deadline: every round either returns, raises, or sleeps towards it.
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise self._wait_timeout(slug, timeout, last, polls)
-            budget = min(per_call, remaining)
-            try:
-                run = await self.get(slug, timeout=budget, max_retries=max_retries)
-            except APITimeoutError as exc:
-                if budget < per_call:
-                    raise self._wait_timeout(slug, timeout, last, polls) from exc
-                raise
-            polls += 1
-            last = run
-            if on_poll is not None:
-                on_poll(run)
-            if run.is_final:
-                if receiver is not None:
-                    receiver._confirmed(slug)
+        engine = self._engine(
+            [slug],
+            receiver=receiver,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            abort_grace=abort_grace,
+            pollers=1,
+            call_timeout=call_timeout,
+            max_retries=max_retries,
+            on_poll=on_poll,
+        )
+        async with FinishedRuns(engine) as finished:
+            async for run in finished:
                 return run
-            now = loop.time()
-            # Jittered around the current gap but never above poll_interval, so waiters that
-            # reached the cap still spread out instead of polling in lockstep.
-            wake = now + random.uniform(gap * (1 - WAIT_JITTER), min(poll_interval, gap * (1 + WAIT_JITTER)))
-            gap = min(gap * WAIT_BACKOFF_FACTOR, poll_interval)
-            if run.status is RunStatus.ABORTING:
-                if aborting_since is None:
-                    aborting_since = now
-                grace_end = aborting_since + abort_grace
-                if now >= grace_end:
-                    logger.info("run %s still aborting after %.1fs; returning it as is", slug, abort_grace)
-                    return run
-                wake = min(wake, grace_end)
-            else:
-                aborting_since = None
-            delay = max(0.0, min(wake, deadline) - loop.time())
-            if receiver is None:
-                await _sleep(delay)
-            else:
-                # Woken early by a final notice we have not acted on yet (none: a plain sleep).
-                notices = await receiver._next_final(slug, notices, delay)
+        # The iteration ended without the run: it cannot be read (not found, another kind of slug).
+        raise engine.errors[slug]
 
     def wait_many(
         self,
@@ -480,8 +456,9 @@ class AsyncRuns(Resource):
         """Wait for many runs at once: an async iterator of final ``Run`` records as they finish.
 
         ``concurrency`` poller tasks serve every run, however many there are: each run is
-        read at once, then with growing jittered gaps up to ``poll_interval`` (as
-        :meth:`wait`). With ``receiver``, a final notice makes its run due at once, and the
+        read at once, then with growing jittered gaps up to ``poll_interval`` (the same
+        engine and cadence as :meth:`wait`); a failed read is tried again at the run's next
+        turn. With ``receiver``, a final notice makes its run due at once, and the
         first read of the others waits for the first gap (about a second); every
         run is still confirmed with ``get`` before it is yielded, so lost, duplicated or
         forged notices change latency, never the result. Each run is yielded exactly once;
@@ -496,37 +473,70 @@ class AsyncRuns(Resource):
 
             async with client.runs.wait_many(slugs, receiver=receiver, timeout=900) as finished:
                 async for run in finished:
-                    print(run.slug, run.status.name)
+                    print(run.run_slug, run.status.name)
         """
-        _check_receiver(receiver)
-        if max_retries is not None:
-            require_int("max_retries", max_retries, minimum=0)
-        return FinishedRuns(
-            self,
-            run_slugs,
+        if isinstance(run_slugs, (str, bytes)):
+            raise InvalidParameterError("run_slugs", "must be an iterable of run slugs, not a single string")
+        if not isinstance(run_slugs, Iterable):
+            raise InvalidParameterError(
+                "run_slugs", f"must be an iterable of run slugs, got {type(run_slugs).__name__}"
+            )
+        slugs = list(dict.fromkeys(require_slug("run_slugs", slug) for slug in run_slugs))
+        engine = self._engine(
+            slugs,
             receiver=receiver,
             timeout=timeout,
             poll_interval=poll_interval,
             abort_grace=abort_grace,
-            concurrency=concurrency,
-            call_timeout=self._session.timeout if call_timeout is None else call_timeout,
+            pollers=require_int("concurrency", concurrency, minimum=1),
+            call_timeout=call_timeout,
             max_retries=max_retries,
+            on_poll=None,
+        )
+        return FinishedRuns(engine)
+
+    def _engine(
+        self,
+        slugs: Sequence[str],
+        *,
+        receiver: CallbackReceiver | None,
+        timeout: float,
+        poll_interval: float,
+        abort_grace: float,
+        pollers: int,
+        call_timeout: float | None,
+        max_retries: int | None,
+        on_poll: Callable[[Run], Any] | None,
+    ) -> PollEngine:
+        """The poll engine for ``runs.wait`` and ``runs.wait_many``, every argument checked."""
+        if receiver is not None and not isinstance(receiver, CallbackReceiver):
+            raise InvalidParameterError(
+                "receiver", f"must be a CallbackReceiver, got {type(receiver).__name__}"
+            )
+        if on_poll is not None and not callable(on_poll):
+            raise InvalidParameterError("on_poll", f"must be callable, got {type(on_poll).__name__}")
+        per_call = require_optional_timeout("call_timeout", call_timeout)
+        retries = require_optional_int("max_retries", max_retries, minimum=0)
+        get = self._ops.run_get
+        manager = self._manager
+
+        def read(run_slug: str, budget: float) -> Awaitable[Run]:
+            return manager.call(get, RunRequest(run_slug), timeout=budget, max_retries=retries)
+
+        return PollEngine(
+            read,
+            slugs,
+            notices=receiver,
+            timeout=require_timeout("timeout", timeout),
+            poll_interval=require_timeout("poll_interval", poll_interval),
+            abort_grace=require_number("abort_grace", abort_grace, minimum=0),
+            pollers=pollers,
+            call_timeout=manager.timeout if per_call is None else per_call,
+            on_poll=on_poll,
         )
 
-    @staticmethod
-    def _wait_timeout(slug: str, timeout: float, last: Run | None, polls: int) -> WaitTimeoutError:
-        state = last.status.name.lower() if last is not None else "never read"
-        return WaitTimeoutError(
-            f"Run {slug} was not final after {timeout:g} s (last status: {state}, {polls} checks)",
-            last_run=last,
-            attempts=polls,
-        )
 
-
-def _check_receiver(receiver: object) -> None:
-    if receiver is None:
-        return
-    from ..callbacks import CallbackReceiver
-
-    if not isinstance(receiver, CallbackReceiver):
-        raise InvalidParameterError("receiver", f"must be a CallbackReceiver, got {type(receiver).__name__}")
+def _check_call_options(timeout: Any, max_retries: Any) -> None:
+    """Check a call's ``timeout``/``max_retries`` where the call itself happens later (iterators)."""
+    require_optional_timeout("timeout", timeout)
+    require_optional_int("max_retries", max_retries, minimum=0)

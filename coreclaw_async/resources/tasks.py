@@ -5,23 +5,153 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from .. import _v1
 from .._constants import LOGGER_NAME
-from .._validation import require_callback_url, require_slug
+from .._converter import converter
+from .._validation import require_callback_url, require_optional_timeout, require_slug
+from .._validation import require_optional_int as _optional_count
+from ..callbacks import CallbackReceiver, Launch
+from ..errors import CoreClawError, InvalidParameterError, ReceiverClosedError, RunStartUnknownError
 from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
-from ..models.tasks import TaskRun, TaskRunRequest
+from ..models.runs import StartedRun
+from ..models.tasks import TaskRunRequest
 from ._base import Resource
 
 if TYPE_CHECKING:
     from .._session import SessionManager
-    from ..callbacks import CallbackReceiver
 
 logger = logging.getLogger(LOGGER_NAME)
 
 __all__ = ["AsyncTasks"]
+
+
+class _TaskLauncher:
+    """Launches saved-Task runs for one call or one batch (the fan-out's :class:`Launcher`)."""
+
+    __slots__ = ("_default_url", "_manager", "_max_retries", "_needs_url", "_op", "_timeout")
+
+    def __init__(
+        self,
+        tasks: AsyncTasks,
+        *,
+        callback_url: str | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> None:
+        if callback_url is not None:
+            require_callback_url("callback_url", callback_url)
+        self._manager: SessionManager = tasks._manager
+        self._op = tasks._ops.task_run
+        # The per-call URL, else the client's; both checked once, here, not per item.
+        self._default_url = callback_url or tasks._callback_url
+        self._needs_url = tasks._dialect.requires_callback("task_run")
+        self._timeout = require_optional_timeout("timeout", timeout)
+        self._max_retries = _optional_count("max_retries", max_retries, minimum=0)
+
+    def prepare(self, item: Any) -> TaskRunRequest:
+        """Check ``item`` (a task slug or a ``TaskRunRequest``) and fill in the callback URL.
+
+        The callback URL is the first of: the request's own, the call's, the client's.
+        Raises ``InvalidParameterError`` naming the bad field.
+        """
+        if isinstance(item, str):
+            require_slug("task_slug", item)
+            url = self._default_url
+            if url is None and self._needs_url:
+                require_callback_url("callback_url", None)
+            return TaskRunRequest(item, url)  # (task_slug, callback_url): positional is cheaper
+        if not isinstance(item, TaskRunRequest):
+            raise InvalidParameterError(
+                "task_slug", f"must be a string or a TaskRunRequest, got {type(item).__name__}"
+            )
+        request: TaskRunRequest = item
+        require_slug("task_slug", request.task_slug)
+        if request.callback_url is not None:
+            require_callback_url("callback_url", request.callback_url)
+            return request
+        url = self._default_url
+        if url is None and self._needs_url:
+            require_callback_url("callback_url", None)
+        return TaskRunRequest(request.task_slug, url)
+
+    def start(self, request: TaskRunRequest) -> Awaitable[StartedRun]:
+        """Send a request that :meth:`prepare` made; never re-sent once it may have arrived."""
+        return self._manager.call(self._op, request, timeout=self._timeout, max_retries=self._max_retries)
+
+    def in_flight_error(self, request: TaskRunRequest) -> RunStartUnknownError:
+        """A start that was in flight when its batch stopped: a run may exist."""
+        path, _ = self._op.render(converter.unstructure(request))
+        return RunStartUnknownError.build(
+            method=self._op.method,
+            path=path,
+            request=request,
+            attempts=1,
+            reason="the batch was closed while it was in flight",
+        )
+
+
+class _ReceiverLauncher(_TaskLauncher):
+    """Launches whose callback URLs a ``CallbackReceiver`` mints, each bound to its run.
+
+    An item that carries its own ``callback_url`` keeps it and is not tracked. A launch is
+    discarded when its start certainly created nothing; when the outcome is unknown (or the
+    start was cancelled) it is kept, so notices can still name the run that may exist.
+    """
+
+    __slots__ = ("_launches", "_receiver")
+
+    def __init__(
+        self,
+        tasks: AsyncTasks,
+        receiver: CallbackReceiver,
+        *,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> None:
+        super().__init__(tasks, callback_url=None, timeout=timeout, max_retries=max_retries)
+        self._receiver = receiver
+        # Launches minted by prepare() and not yet taken by start(), by callback URL.
+        self._launches: dict[str, Launch] = {}
+
+    def prepare(self, item: Any) -> TaskRunRequest:
+        """As :meth:`_TaskLauncher.prepare`, with a freshly minted callback URL when the item has none.
+
+        Raises ``InvalidParameterError`` for a bad item or when the receiver cannot mint
+        (closed, no public URL yet).
+        """
+        if isinstance(item, TaskRunRequest) and item.callback_url is not None:
+            return super().prepare(item)
+        slug = item.task_slug if isinstance(item, TaskRunRequest) else item
+        require_slug("task_slug", slug)
+        try:
+            launch = self._receiver.mint(label=slug)
+        except ReceiverClosedError:
+            raise InvalidParameterError("callback", "the CallbackReceiver is closed") from None
+        self._launches[launch.callback_url] = launch
+        return TaskRunRequest(slug, launch.callback_url)
+
+    async def start(self, request: TaskRunRequest) -> StartedRun:
+        """Start; the returned run is bound to its launch before this returns."""
+        launch = self._launches.pop(request.callback_url or "", None)
+        try:
+            started = await self._manager.call(
+                self._op, request, timeout=self._timeout, max_retries=self._max_retries
+            )
+        except CoreClawError as error:
+            if launch is not None and error.outcome in ("not_sent", "rejected"):
+                launch.discard()
+            raise
+        if launch is not None:
+            try:
+                launch.bind(started.run_slug)
+            except InvalidParameterError:
+                # The run exists; a slug we cannot bind must not turn that into an error.
+                logger.warning(
+                    "run %r started but could not be bound to its callback launch", started.run_slug
+                )
+        return started
 
 
 class AsyncTasks(Resource):
@@ -29,12 +159,29 @@ class AsyncTasks(Resource):
 
     __slots__ = ()
 
-    def __init__(self, session: SessionManager, *, callback_url: str | None) -> None:
-        # The default URL is checked once, here (AsyncCoreClaw has checked it too), so that
-        # prepare() need not check it again for every item of a fan-out.
+    def __init__(self, manager: SessionManager, *, callback_url: str | None) -> None:
+        # The default URL is checked once, here, so that no fan-out item checks it again.
         if callback_url is not None:
             require_callback_url("callback_url", callback_url)
-        super().__init__(session, callback_url=callback_url)
+        super().__init__(manager, callback_url=callback_url)
+
+    def _launcher(
+        self,
+        *,
+        callback_url: str | None,
+        callback: CallbackReceiver | None,
+        timeout: float | None,
+        max_retries: int | None,
+    ) -> _TaskLauncher:
+        if callback is None:
+            return _TaskLauncher(self, callback_url=callback_url, timeout=timeout, max_retries=max_retries)
+        if not isinstance(callback, CallbackReceiver):
+            raise InvalidParameterError(
+                "callback", f"must be a CallbackReceiver, got {type(callback).__name__}"
+            )
+        if callback_url is not None:
+            raise InvalidParameterError("callback", "pass either callback= or callback_url=, not both")
+        return _ReceiverLauncher(self, callback, timeout=timeout, max_retries=max_retries)
 
     def prepare(self, task: str | TaskRunRequest, *, callback_url: str | None = None) -> TaskRunRequest:
         """Validate ``task`` and fill in the callback URL, without sending anything.
@@ -42,17 +189,8 @@ class AsyncTasks(Resource):
         The callback URL is the first of: the request's own, ``callback_url``, the
         client's default. Raises ``InvalidParameterError`` naming the bad field.
         """
-        if isinstance(task, TaskRunRequest):
-            slug, own_url = task.task_slug, task.callback_url
-        else:
-            slug, own_url = task, None
-        require_slug("task_slug", slug)
-        url = own_url or callback_url or self._callback_url
-        if url is None or url is not self._callback_url:  # the default was checked in __init__
-            require_callback_url("callback_url", url)
-        if isinstance(task, TaskRunRequest) and own_url == url:
-            return task
-        return TaskRunRequest(slug, url)  # (task_slug, callback_url): positional is cheaper
+        launcher = _TaskLauncher(self, callback_url=callback_url, timeout=None, max_retries=None)
+        return launcher.prepare(task)
 
     async def run(
         self,
@@ -62,10 +200,10 @@ class AsyncTasks(Resource):
         callback: CallbackReceiver | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> TaskRun:
-        """Start a run of the saved Task ``task_slug`` and return it (``POST /api/v1/task/run``).
+    ) -> StartedRun:
+        """Start a run of the saved Task ``task_slug`` and return it (``POST /api/v1/task/run`` on v1).
 
-        CoreClaw requires a callback URL; ``callback_url`` falls back to the client's.
+        API v1 requires a callback URL here; ``callback_url`` falls back to the client's.
         With ``callback=receiver`` (a :class:`~coreclaw_async.callbacks.CallbackReceiver`)
         the start uses a URL minted by the receiver instead, and the run is bound to it
         before this returns, so ``receiver.wait(run.run_slug)`` and
@@ -76,7 +214,8 @@ class AsyncTasks(Resource):
 
         Raises:
             InvalidParameterError: blank slug, missing/invalid callback URL, both
-                ``callback`` and ``callback_url``, or a closed receiver (nothing sent).
+                ``callback`` and ``callback_url``, a closed receiver, a bad ``timeout`` or
+                ``max_retries`` (nothing sent).
             TaskNotFoundError, AuthenticationError, RateLimitError, InsufficientBalanceError,
             ...: the server refused the start (see ``coreclaw_async.errors``).
             RunStartUnknownError: sent, outcome unknown.
@@ -86,19 +225,10 @@ class AsyncTasks(Resource):
             run = await client.tasks.run("01KSFDXRNYGKT3NNE11EMR4W5X")
             print(run.run_slug)
         """
-        tasks = self if callback is None else _with_receiver(self, callback, callback_url)
-        request = tasks.prepare(task_slug, callback_url=callback_url)
-        return await tasks._start(request, timeout=timeout, max_retries=max_retries)
-
-    def _start(
-        self, request: TaskRunRequest, *, timeout: float | None, max_retries: int | None
-    ) -> Coroutine[Any, Any, TaskRun]:
-        """Send a request that ``prepare`` made (no second validation); ``run_many`` uses it too.
-
-        Returns the session's coroutine itself rather than wrapping it in one more (the hot
-        path of ``run_many``); an override may still be an ``async def``.
-        """
-        return self._session.call(_v1.TASK_RUN, request, timeout=timeout, max_retries=max_retries)
+        launcher = self._launcher(
+            callback_url=callback_url, callback=callback, timeout=timeout, max_retries=max_retries
+        )
+        return await launcher.start(launcher.prepare(task_slug))
 
     def run_many(
         self,
@@ -129,8 +259,9 @@ class AsyncTasks(Resource):
         Nothing is sent until the batch is entered or iterated.
 
         Raises:
-            InvalidParameterError: ``concurrency``, ``timeout`` or ``max_retries`` is out of
-                range, or ``requests`` is not iterable (a lone string is refused too).
+            InvalidParameterError: ``concurrency``, ``timeout``, ``max_retries`` or
+                ``callback_url`` is invalid, or ``requests`` is not iterable (a lone string is
+                refused too).
 
         Example::
 
@@ -139,14 +270,13 @@ class AsyncTasks(Resource):
                     if outcome.started is None:
                         log_for_reconciliation(outcome.request)
         """
-        tasks = self if callback is None else _with_receiver(self, callback, callback_url)
+        launcher = self._launcher(
+            callback_url=callback_url, callback=callback, timeout=timeout, max_retries=max_retries
+        )
         return TaskRunBatch(
-            tasks,
+            launcher,
             requests,
-            callback_url=callback_url,
-            concurrency=self._session.max_connections if concurrency is None else concurrency,
-            timeout=timeout,
-            max_retries=max_retries,
+            concurrency=self._manager.max_connections if concurrency is None else concurrency,
         )
 
     async def run_all(
@@ -169,11 +299,16 @@ class AsyncTasks(Resource):
         input order: the finished ones and, with ``started=None``, the starts that were in
         flight, so you can reconcile them. Items never taken from the input get no outcome.
 
+        Raises:
+            InvalidParameterError: as :meth:`run_many`, or ``on_cancel`` is not callable.
+
         Example::
 
             outcomes = await client.tasks.run_all(["01KSF...", "01KSG..."])
             started = [o.run.run_slug for o in outcomes if o.run is not None]
         """
+        if on_cancel is not None and not callable(on_cancel):
+            raise InvalidParameterError("on_cancel", f"must be callable, got {type(on_cancel).__name__}")
         outcomes: list[TaskRunOutcome] = []
         batch = self.run_many(
             requests,
@@ -205,10 +340,3 @@ class AsyncTasks(Resource):
             raise
         outcomes.sort(key=operator.attrgetter("index"))
         return outcomes
-
-
-def _with_receiver(tasks: AsyncTasks, receiver: CallbackReceiver, callback_url: str | None) -> AsyncTasks:
-    # Imported here: the receiver view imports this module.
-    from ._callback_tasks import with_receiver
-
-    return with_receiver(tasks, receiver, callback_url)

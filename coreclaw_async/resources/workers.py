@@ -8,7 +8,6 @@ from typing import Any, Literal, overload
 
 import attrs
 
-from .. import _v1
 from .._constants import (
     DEFAULT_STORE_LIMIT,
     MEMORY_CHOICES_MB,
@@ -17,11 +16,13 @@ from .._constants import (
 )
 from .._json import dumps
 from .._validation import (
+    require_bool,
     require_callback_url,
     require_int,
     require_number,
     require_optional_slug,
     require_slug,
+    require_text,
 )
 from ..errors import InvalidParameterError
 from ..models.runs import RunRequest, StartedRun
@@ -61,7 +62,7 @@ def _check_system(system: SystemParameters) -> SystemParameters:
 
 def _system_from_mapping(raw: Mapping[str, Any]) -> SystemParameters:
     values = dict(raw)
-    # Legacy name of the same MB value (spec section 2.3).
+    # Worker detail has sent the memory size as `memory_bytes` (still MB); both mean `memory`.
     if "memory_bytes" in values:
         legacy = values.pop("memory_bytes")
         values.setdefault("memory", legacy)
@@ -121,8 +122,7 @@ class AsyncWorkers(Resource):
         """
         slug = require_slug("scraper_slug", scraper_slug)
         require_optional_slug("version", version)
-        if not isinstance(is_async, bool):
-            raise InvalidParameterError("is_async", f"must be a bool, got {type(is_async).__name__}")
+        require_bool("is_async", is_async)
         custom, input_system = _split_input(input)
         try:
             dumps(dict(custom))
@@ -300,9 +300,11 @@ class AsyncWorkers(Resource):
             page_size=page_size,
         )
         if is_async:
-            return await self._session.call(_v1.WORKER_RUN, request, timeout=timeout, max_retries=max_retries)
-        return await self._session.call(
-            _v1.WORKER_RUN_SYNC, request, timeout=timeout, max_retries=max_retries
+            return await self._manager.call(
+                self._ops.worker_run, request, timeout=timeout, max_retries=max_retries
+            )
+        return await self._manager.call(
+            self._ops.worker_run_sync, request, timeout=timeout, max_retries=max_retries
         )
 
     async def abort(
@@ -319,7 +321,7 @@ class AsyncWorkers(Resource):
             await client.workers.abort(started.run_slug)
         """
         request = RunRequest(require_slug("run_slug", run_slug))
-        await self._session.call(_v1.RUN_ABORT, request, timeout=timeout, max_retries=max_retries)
+        await self._manager.call(self._ops.run_abort, request, timeout=timeout, max_retries=max_retries)
 
     async def get(
         self, scraper_slug: str, *, timeout: float | None = None, max_retries: int | None = None
@@ -336,7 +338,9 @@ class AsyncWorkers(Resource):
             started = await client.workers.run(worker_slug, input=worker.default_input())
         """
         request = WorkerDetailRequest(require_slug("scraper_slug", scraper_slug))
-        return await self._session.call(_v1.WORKER_GET, request, timeout=timeout, max_retries=max_retries)
+        return await self._manager.call(
+            self._ops.worker_get, request, timeout=timeout, max_retries=max_retries
+        )
 
     async def search(
         self,
@@ -356,7 +360,8 @@ class AsyncWorkers(Resource):
             for worker in await client.workers.search("amazon", limit=5):
                 print(worker.slug, worker.title)
         """
-        if not isinstance(query, str) or not query.strip():
-            raise InvalidParameterError("query", "must be a non-blank string")
-        request = StoreSearchRequest(search=query.strip(), limit=require_int("limit", limit, minimum=1))
-        return await self._session.call(_v1.STORE_SEARCH, request, timeout=timeout, max_retries=max_retries)
+        query = require_text("query", query).strip()
+        request = StoreSearchRequest(search=query, limit=require_int("limit", limit, minimum=1))
+        return await self._manager.call(
+            self._ops.store_search, request, timeout=timeout, max_retries=max_retries
+        )

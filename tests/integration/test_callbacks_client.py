@@ -129,10 +129,10 @@ async def test_runs_wait_with_a_receiver_returns_the_state_get_gives(receiver: C
 async def test_a_final_notice_wakes_runs_wait_long_before_the_next_poll(
     receiver: CallbackReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Polling alone would read the run at once and then only after >= 8 s (first gap 10 s,
-    # jitter 20%), past this wait's 5 s deadline. The run ends after 0.3 s; its notice must
-    # wake the wait, which then confirms with a second read.
-    monkeypatch.setattr("coreclaw_async.resources.runs.WAIT_FIRST_DELAY", 10.0)
+    # With a receiver the first read waits for the first gap (10 s here, jitter 20%), past
+    # this wait's 5 s deadline. The run ends after 0.3 s; its notice must wake the wait, which
+    # then confirms the final state with one read.
+    monkeypatch.setattr("coreclaw_async._polling.WAIT_FIRST_DELAY", 10.0)
     async with FakeCoreClaw(seed=1, run_schedule=(0.0, 0.3)) as fake, await open_client(fake) as client:
         started = await client.tasks.run(fake.task_slugs[0], callback=receiver)
         polls: list[Run] = []
@@ -141,7 +141,7 @@ async def test_a_final_notice_wakes_runs_wait_long_before_the_next_poll(
         )
         assert run.status is RunStatus.SUCCEEDED
         assert receiver.final_notice(started.run_slug) is not None
-        assert [p.is_final for p in polls] == [False, True]
+        assert [p.is_final for p in polls] == [True]
 
 
 async def test_a_lost_callback_costs_only_latency(receiver: CallbackReceiver) -> None:
@@ -157,7 +157,7 @@ async def test_a_lost_callback_costs_only_latency(receiver: CallbackReceiver) ->
         assert run.status is RunStatus.SUCCEEDED
         assert receiver.final_notice(started.run_slug) is None
         assert fake.callback_stats.dropped >= 1
-        assert len(polls) >= 2
+        assert polls[-1].is_final  # found by polling, no notice needed
 
 
 async def test_an_early_or_forged_final_notice_does_not_end_the_wait(receiver: CallbackReceiver) -> None:
@@ -208,7 +208,7 @@ async def test_wait_many_without_a_receiver_polls_with_a_bounded_pool() -> None:
             async with client.runs.wait_many(slugs, concurrency=4, timeout=60, poll_interval=0.3) as finished:
                 async for run in finished:
                     seen.append(run)
-            assert sorted(r.slug for r in seen) == sorted(slugs)
+            assert sorted(r.run_slug for r in seen) == sorted(slugs)
             assert 1 <= fake.connections_seen <= 4
             assert fake.requests == finished.polls
             assert all(run.is_final for run in seen)
@@ -224,7 +224,7 @@ async def test_wait_many_reports_unreadable_runs_and_waits_for_each_slug_once() 
             [started.run_slug, MISSING_RUN, started.run_slug], timeout=20, poll_interval=0.2
         ) as finished:
             runs = [run async for run in finished]
-        assert [r.slug for r in runs] == [started.run_slug]
+        assert [r.run_slug for r in runs] == [started.run_slug]
         assert finished.total == 2
         assert isinstance(finished.errors[MISSING_RUN], RunNotFoundError)
 
@@ -299,15 +299,15 @@ async def test_a_thousand_runs_with_lossy_callbacks_are_each_reported_final_once
                     async for run in finished:
                         reported.append(run)
 
-                counts = Counter(run.slug for run in reported)
+                counts = Counter(run.run_slug for run in reported)
                 assert len(counts) == 1000
                 assert set(counts.values()) == {1}
                 assert set(counts) == set(slugs)
                 # Each reported state is what the authoritative read gives now.
-                truth = {run.slug: run async for run in client.runs.list(page_size=500)}
+                truth = {run.run_slug: run async for run in client.runs.list(page_size=500)}
                 for run in reported:
                     assert run.is_final
-                    assert run.status == truth[run.slug].status
+                    assert run.status == truth[run.run_slug].status
                 assert Counter(r.status for r in reported)[RunStatus.FAILED] == 250
 
                 await fake.drain_callbacks(timeout=30)

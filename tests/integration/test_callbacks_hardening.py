@@ -41,7 +41,7 @@ async def post(http: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> i
 
 async def collect(finished: FinishedRuns, into: list[str]) -> None:
     async for run in finished:
-        into.append(run.slug)
+        into.append(run.run_slug)
 
 
 def receiver_tasks() -> list[str]:
@@ -204,7 +204,7 @@ async def test_runs_confirmed_before_an_authentication_error_are_still_yielded()
         slow = (await client.tasks.run(fake.task_slugs[0])).run_slug
         got: list[str] = []
         async with client.runs.wait_many([*done, slow], concurrency=5, poll_interval=0.3) as finished:
-            got.append((await finished.__anext__()).slug)
+            got.append((await finished.__anext__()).run_slug)
             for _ in range(300):  # bounded: until the four final runs were read (~3 s at most)
                 if fake.requests_by_path.get(RUN_DETAIL, 0) >= 5:
                     break

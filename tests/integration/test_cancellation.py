@@ -117,7 +117,7 @@ async def test_cancelling_the_consumer_stops_launches_releases_everything_and_re
         assert batch.closed
         assert 0 < len(batch.unreconciled) <= 10
         assert client.stats.in_flight == 0
-        assert not client._session.limiter._waiters
+        assert not client._manager.limiter._waiters
         assert _our_pending_tasks() == []
         sent = fake.requests_by_path[TASK_RUN]
         await asyncio.sleep(0.1)  # the starts in flight reach their end on the server
@@ -159,7 +159,7 @@ async def test_cancellation_at_random_points_always_leaves_a_clean_client(fake: 
                 await consumer
             assert batch.closed
             assert client.stats.in_flight == 0
-            assert not client._session.limiter._waiters
+            assert not client._manager.limiter._waiters
             assert _our_pending_tasks() == []
         assert await _all_connections_closed(fake)
         await asyncio.sleep(0.06)  # let slow starts cancelled mid-flight finish on the server
@@ -301,6 +301,6 @@ async def test_a_single_run_cancelled_while_waiting_for_a_slot_is_never_sent(fak
         await client.tasks.run(fake.task_slugs[2])
 
         assert client.stats.in_flight == 0
-        assert not client._session.limiter._waiters
+        assert not client._manager.limiter._waiters
     assert fake.requests_by_path[TASK_RUN] == 2
     assert sorted(fake.runs_by_task()) == sorted([fake.task_slugs[0], fake.task_slugs[2]])

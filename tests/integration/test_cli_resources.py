@@ -156,8 +156,8 @@ async def test_runs_get_list_and_log(capsys: pytest.CaptureFixture[str]) -> None
         log_text = capsys.readouterr().out
 
     assert "succeeded (3)" in get_table
-    assert (run["slug"], run["status"], run["status_code"], run["results"]) == (slug, "succeeded", 3, 3)
-    assert [item["slug"] for item in listed] == [slug]
+    assert (run["run_slug"], run["status"], run["status_code"], run["results"]) == (slug, "succeeded", 3, 3)
+    assert [item["run_slug"] for item in listed] == [slug]
     assert "full log:" in log_text
     assert "INFO" in log_text
 
@@ -276,7 +276,10 @@ async def test_runs_abort_and_rerun(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_plain_renders_models_as_json_ready_data() -> None:
     run = Run(
-        slug="S", status_code=3, usage=Decimal("0.10"), started_at=datetime(2026, 1, 1, tzinfo=timezone.utc)
+        run_slug="S",
+        status_code=3,
+        usage=Decimal("0.10"),
+        started_at=datetime(2026, 1, 1, tzinfo=timezone.utc),
     )
 
     data = plain(run)

@@ -14,8 +14,8 @@ from coreclaw_async import (
     InvalidParameterError,
     RateLimitError,
     RetryPolicy,
+    StartedRun,
     TaskNotFoundError,
-    TaskRun,
     TaskRunBatch,
     TaskRunOutcome,
     TaskRunRequest,
@@ -57,7 +57,7 @@ async def test_run_all_returns_one_outcome_per_item_in_input_order(
     assert [o.index for o in outcomes] == list(range(30))
     assert [o.request.task_slug for o in outcomes] == slugs
     assert all(o.started is True and o.ok and o.error is None for o in outcomes)
-    assert all(isinstance(o.run, TaskRun) for o in outcomes)
+    assert all(isinstance(o.run, StartedRun) for o in outcomes)
     ledger = {run.slug: run.task_slug for run in fake.runs}
     assert {o.run.run_slug: o.request.task_slug for o in outcomes if o.run} == ledger
 

@@ -204,7 +204,7 @@ async def test_a_read_is_retried_through_any_transient_fault(
 
     run = await fast.runs.get(started.run_slug)
 
-    assert run.slug == started.run_slug
+    assert run.run_slug == started.run_slug
     expected = 1 if fault is Fault.CONTROL_CHARS else 2  # control characters are decoded leniently
     assert fake.requests_by_path[RUN_DETAIL] == expected
 
@@ -218,7 +218,7 @@ async def test_hundreds_of_reads_under_random_faults_all_succeed(fake: FakeCoreC
         runs = await asyncio.gather(*(client.runs.get(started.run_slug) for _ in range(400)))
         stats = client.stats
 
-    assert {run.slug for run in runs} == {started.run_slug}
+    assert {run.run_slug for run in runs} == {started.run_slug}
     assert fake.requests_by_path[RUN_DETAIL] == 400 + sum(stats.retries.values())
     assert sum(stats.retries.values()) > 0
     assert len(fake.runs) == 1
@@ -448,4 +448,4 @@ async def test_random_rate_limits_never_leave_a_slot_or_waiter_behind(fake: Fake
         outcomes = await client.tasks.run_all(slugs, concurrency=rng.randint(8, 16))
         assert all(o.started for o in outcomes)
         assert client.stats.in_flight == 0
-        assert not client._session.limiter._waiters
+        assert not client._manager.limiter._waiters

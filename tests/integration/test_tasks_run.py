@@ -17,8 +17,8 @@ from coreclaw_async import (
     RateLimitError,
     ResponseDecodeError,
     RunStartUnknownError,
+    StartedRun,
     TaskNotFoundError,
-    TaskRun,
 )
 from coreclaw_async.testing import FakeCoreClaw, Fault, is_ulid
 
@@ -28,7 +28,7 @@ from ..conftest import CALLBACK_URL
 async def test_run_returns_the_run_slug_the_fake_recorded(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
     run = await client.tasks.run(fake.task_slugs[0])
 
-    assert isinstance(run, TaskRun)
+    assert isinstance(run, StartedRun)
     assert is_ulid(run.run_slug)
     assert [(r.slug, r.task_slug, r.callback_url) for r in fake.runs] == [
         (run.run_slug, fake.task_slugs[0], CALLBACK_URL)

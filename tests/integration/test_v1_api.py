@@ -137,13 +137,13 @@ async def test_runs_list_pages_through_every_run_newest_first() -> None:
     async with serving(run_schedule=FAST) as (_, client):
         slugs = [await start_run(client) for _ in range(5)]
 
-        listed = [run.slug async for run in client.runs.list(page_size=2)]
+        listed = [run.run_slug async for run in client.runs.list(page_size=2)]
         page = await client.runs.list_page(page_index=2, page_size=2)
-        filtered = [run.slug async for run in client.runs.list(scraper_slug="01KBHMS6A8H6A3K5FJY11MQ99Z")]
+        filtered = [run.run_slug async for run in client.runs.list(scraper_slug="01KBHMS6A8H6A3K5FJY11MQ99Z")]
 
     assert listed == slugs[::-1]
     assert page.count == 5
-    assert [run.slug for run in page.items] == slugs[::-1][2:4]
+    assert [run.run_slug for run in page.items] == slugs[::-1][2:4]
     assert filtered == []
 
 
@@ -153,7 +153,7 @@ async def test_runs_list_filters_by_status() -> None:
         for slug in slugs:
             await client.runs.wait(slug, poll_interval=0.02)
 
-        failed = [run.slug async for run in client.runs.list(status=RunStatus.FAILED)]
+        failed = [run.run_slug async for run in client.runs.list(status=RunStatus.FAILED)]
 
     assert sorted(failed) == sorted(slugs[1::2])
 
@@ -244,7 +244,7 @@ async def test_reads_are_retried_after_a_server_error(client: AsyncCoreClaw, fak
 
     run = await client.runs.get(slug)
 
-    assert run.slug == slug
+    assert run.run_slug == slug
     assert fake.requests_by_path["/api/v1/run/detail"] == 2
 
 

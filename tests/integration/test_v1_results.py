@@ -106,7 +106,7 @@ async def test_runs_list_walks_the_history_in_small_pages() -> None:
         slugs = [await start_run(client) for _ in range(7)]
         fake.reset_counters()
 
-        listed = [run.slug async for run in client.runs.list(page_size=3)]
+        listed = [run.run_slug async for run in client.runs.list(page_size=3)]
 
         assert listed == slugs[::-1]
         assert fake.requests_by_path == {"/api/v1/run/list": 3}
@@ -163,7 +163,7 @@ async def test_runs_list_stops_when_the_server_repeats_a_page(
 ) -> None:
     client, seen = stubborn
 
-    slugs = [run.slug async for run in client.runs.list(page_size=10)]
+    slugs = [run.run_slug async for run in client.runs.list(page_size=10)]
 
     assert slugs == [f"RUN{i}" for i in range(10)]
     assert [json.dumps(body, sort_keys=True) for body in seen] == [

@@ -43,7 +43,7 @@ async def test_wait_raises_at_its_own_deadline_with_the_last_run() -> None:
 
     assert 0.25 <= loop.time() - started < 1.5
     assert caught.value.last_run is not None
-    assert caught.value.last_run.slug == slug
+    assert caught.value.last_run.run_slug == slug
     assert caught.value.last_run.status is RunStatus.RUNNING
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import itertools
 import re
 from typing import Any
 
@@ -105,7 +104,7 @@ async def test_list_iterates_pages_until_a_short_page(client: AsyncCoreClaw, moc
     mocked.post(url, body=ok({"count": 5, "list": [_run("C"), _run("D")]}))
     mocked.post(url, body=ok({"count": 5, "list": [_run("E")]}))
 
-    slugs = [run.slug async for run in client.runs.list(page_size=2, status=RunStatus.SUCCEEDED)]
+    slugs = [run.run_slug async for run in client.runs.list(page_size=2, status=RunStatus.SUCCEEDED)]
 
     assert slugs == ["A", "B", "C", "D", "E"]
     assert [r.body for r in sent(mocked)] == [
@@ -301,28 +300,3 @@ async def test_wait_polls_run_detail_until_final(client: AsyncCoreClaw, mocked: 
     assert run.status is RunStatus.SUCCEEDED
     assert seen == [RunStatus.READY, RunStatus.RUNNING, RunStatus.SUCCEEDED]
     assert all(re.fullmatch(r"/api/v1/run/detail", r.path) for r in sent(mocked))
-
-
-async def test_wait_checks_at_once_then_backs_off_with_jitter_up_to_the_poll_interval(
-    client: AsyncCoreClaw, mocked: aioresponses, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url = BASE + "/api/v1/run/detail"
-    for _ in range(12):
-        mocked.post(url, body=ok(dict(RUN, status=2, finished_at=0)))
-    mocked.post(url, body=ok(RUN))
-    delays: list[float] = []
-
-    async def record(seconds: float) -> None:
-        delays.append(seconds)
-
-    monkeypatch.setattr("coreclaw_async.resources.runs._sleep", record)
-
-    run = await client.runs.wait(RUN_SLUG, poll_interval=10.0)
-
-    assert run.succeeded
-    assert len(delays) == 12
-    assert 0.7 <= delays[0] <= 1.25  # the first re-check comes after about a second
-    assert delays[-1] <= 10.0
-    assert delays[-1] >= 7.5
-    assert all(later > earlier for earlier, later in itertools.pairwise(delays[:5]))  # it grows
-    assert len({round(d, 6) for d in delays[-4:]}) > 1  # jittered, not lockstep

@@ -37,8 +37,8 @@ from coreclaw_async import (
     RetryPolicy,
     RunStartUnknownError,
     ServerError,
+    StartedRun,
     TaskNotFoundError,
-    TaskRun,
     TaskRunRequest,
     WorkerRunFailedError,
 )
@@ -148,7 +148,7 @@ async def test_the_documented_success_body_becomes_a_task_run(
 ) -> None:
     mocked.post(URL, body=OK)
 
-    assert await client.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+    assert await client.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
     assert client.stats.succeeded == 1
 
 
@@ -262,7 +262,7 @@ async def test_a_numeric_run_slug_raises_a_validation_error(
 async def test_unknown_fields_in_the_data_are_ignored(client: AsyncCoreClaw, mocked: aioresponses) -> None:
     mocked.post(URL, body=b'{"code":0,"data":{"run_slug":"01KSF","queued":true,"extra":{"a":1}}}')
 
-    assert await client.tasks.run(SLUG) == TaskRun(run_slug="01KSF")
+    assert await client.tasks.run(SLUG) == StartedRun(run_slug="01KSF")
 
 
 # -- connection failures --------------------------------------------------------------------
@@ -274,7 +274,7 @@ async def test_a_connect_failure_on_a_run_start_is_retried_because_nothing_was_s
     mocked.post(URL, exception=_connect_refused())
     mocked.post(URL, body=OK)
 
-    assert await retrying_client.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+    assert await retrying_client.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
     assert _request_count(mocked) == 2
     assert retrying_client.stats.retries == {"not_sent": 1}
 
@@ -330,7 +330,7 @@ async def test_a_rate_limited_start_is_retried_after_retry_after_seconds_and_suc
     mocked.post(URL, status=429, body=RATE_LIMITED, headers=NOW)
     mocked.post(URL, body=OK)
 
-    assert await retrying_client.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+    assert await retrying_client.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
     assert _request_count(mocked) == 2
     assert retrying_client.stats.retries == {"rate_limited": 1}
     assert retrying_client.stats.rate_limited == 1
@@ -349,7 +349,7 @@ async def test_other_rate_limit_answers_are_retried_too(
     mocked.post(URL, status=429, body=body)
     mocked.post(URL, body=OK)
 
-    assert await retrying_client.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+    assert await retrying_client.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
     assert _request_count(mocked) == 2
 
 
@@ -399,7 +399,7 @@ async def test_a_retry_after_longer_than_the_pool_timeout_is_still_waited_out(mo
         KEY, base_url=BASE, callback_url=CALLBACK, max_retries=1, pool_timeout=0.05
     ) as c:
         start = loop.time()
-        assert await c.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+        assert await c.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
 
     assert loop.time() - start >= 0.18
     assert _request_count(mocked) == 2
@@ -415,7 +415,7 @@ async def test_a_rate_limit_answer_makes_the_next_call_of_the_client_wait_out_re
         await client.tasks.run(SLUG)
 
     start = loop.time()
-    assert await client.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+    assert await client.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
 
     assert loop.time() - start >= 0.15
 
@@ -436,7 +436,7 @@ async def test_plan_concurrency_is_retried_with_wait_for_capacity(
     mocked.post(URL, body=OK)
 
     async with AsyncCoreClaw(KEY, base_url=BASE, callback_url=CALLBACK, wait_for_capacity=True) as c:
-        assert await c.tasks.run(SLUG) == TaskRun(run_slug=RUN_SLUG)
+        assert await c.tasks.run(SLUG) == StartedRun(run_slug=RUN_SLUG)
 
     assert _request_count(mocked) == 2
 

@@ -1,4 +1,5 @@
-"""Any bytes and any HTTP status answering ``tasks.run``: a ``TaskRun`` or a ``CoreClawError``, nothing else.
+"""Any bytes and any HTTP status answering ``tasks.run``: a ``StartedRun`` or a ``CoreClawError``,
+nothing else.
 
 Three ways in, all through the real ``AsyncCoreClaw.tasks.run`` pipeline (gate, send,
 envelope, model) with ``max_retries=0``:
@@ -25,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from coreclaw_async import AsyncCoreClaw, CoreClawAPIError, CoreClawError, RunStartUnknownError, TaskRun
+from coreclaw_async import AsyncCoreClaw, CoreClawAPIError, CoreClawError, RunStartUnknownError, StartedRun
 from coreclaw_async._envelope import parse_retry_after, unwrap
 
 KEY = "scraper_api_UNITTESTKEY0123456789abcdef"
@@ -134,12 +135,12 @@ _RAW = object()
 # -- the oracle ---------------------------------------------------------------------------
 
 
-def _check(outcome: TaskRun | BaseException, payload: Any) -> None:
+def _check(outcome: StartedRun | BaseException, payload: Any) -> None:
     """The property, and what the envelope rules say about a decoded body."""
     if isinstance(outcome, BaseException):
         assert isinstance(outcome, CoreClawError), f"escaped: {outcome!r}"
     else:
-        assert type(outcome) is TaskRun
+        assert type(outcome) is StartedRun
         assert isinstance(outcome.run_slug, str)
     if payload is _RAW:
         return
@@ -149,14 +150,14 @@ def _check(outcome: TaskRun | BaseException, payload: Any) -> None:
         return
     data = payload.get("data")
     if code == 0 and isinstance(data, dict) and isinstance(data.get("run_slug"), str):
-        assert outcome == TaskRun(run_slug=data["run_slug"])
+        assert outcome == StartedRun(run_slug=data["run_slug"])
     elif code != 0:
         error = outcome.__cause__ if isinstance(outcome, RunStartUnknownError) else outcome
         assert isinstance(error, CoreClawAPIError), f"code {code} gave {outcome!r}"
         assert error.code == code
 
 
-async def _run(client: AsyncCoreClaw) -> TaskRun | BaseException:
+async def _run(client: AsyncCoreClaw) -> StartedRun | BaseException:
     try:
         return await client.tasks.run(SLUG)
     except BaseException as exc:  # the property is about what comes out, whatever it is
@@ -213,7 +214,7 @@ class _CannedSession:
         return self._answer
 
 
-async def _run_canned(status: int, raw: bytes, headers: dict[str, str]) -> TaskRun | BaseException:
+async def _run_canned(status: int, raw: bytes, headers: dict[str, str]) -> StartedRun | BaseException:
     session: Any = _CannedSession(status, raw, headers)
     async with AsyncCoreClaw(
         KEY, base_url=BASE, callback_url=CALLBACK, max_retries=0, session=session
@@ -246,7 +247,7 @@ async def test_a_success_envelope_always_gives_its_run(run_slug: str, status: in
         {"code": 0, "message": "success", "data": {"run_slug": run_slug, "extra": extra}}
     ).encode()
 
-    assert await _run_canned(status, raw, {}) == TaskRun(run_slug=run_slug)
+    assert await _run_canned(status, raw, {}) == StartedRun(run_slug=run_slug)
 
 
 # -- the envelope alone ------------------------------------------------------------------------
