@@ -80,15 +80,22 @@ HTTP_STATUS: Final[dict[int, int]] = {
 
 OK_PREFIX: Final = b'{"code":0,"message":"success","data":'
 OK_SUFFIX: Final = b"}"
-# A success envelope with raw (unescaped) control characters inside the message string:
-# meaningful to a lenient parser, rejected by a strict one (reference section 3.4).
-CONTROL_CHARS_PREFIX: Final = b'{"code":0,"message":"success\x01\t\n","data":'
+# Raw (unescaped) control characters inside a JSON string: meaningful to a lenient parser,
+# rejected by a strict one. v1 answers may carry them (an official v1 client strips them
+# before parsing).
+_SUCCESS_MESSAGE: Final = b'"message":"success"'
+_SUCCESS_MESSAGE_WITH_CONTROL_CHARS: Final = b'"message":"success\x01\t\n"'
 NOT_ENVELOPE_BODY: Final = b'{"ok":true}'
 
 
 def ok_body(data_json: bytes) -> bytes:
     """Wrap already-encoded ``data`` in a success envelope."""
     return OK_PREFIX + data_json + OK_SUFFIX
+
+
+def with_control_chars(envelope: bytes) -> bytes:
+    """Return a success ``envelope`` whose ``"success"`` message carries raw control characters."""
+    return envelope.replace(_SUCCESS_MESSAGE, _SUCCESS_MESSAGE_WITH_CONTROL_CHARS, 1)
 
 
 _error_bodies: dict[tuple[int, str], bytes] = {}
