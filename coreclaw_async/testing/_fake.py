@@ -37,6 +37,12 @@ class FakeCoreClaw:
     (`inject`). Runs move ready -> running -> succeeded/failed on the clock (`run_schedule`),
     computed lazily when asked.
 
+    Plan limit: with ``concurrency_limit=N`` a run start (task run, Worker run, rerun) is
+    refused with envelope 30003 while N runs are running; ready (queued) runs do not count,
+    as on the platform. ``concurrency_counts_ready=True`` counts ready and running runs
+    alike, for code that must keep its queue short too. `concurrency_refusals` counts the
+    starts refused this way.
+
     Callbacks: a run whose ``callback_url`` is on loopback (127.0.0.1, ``localhost``,
     ``::1``) gets a POST there when it starts running, when it ends (``succeeded``/``failed``)
     and when an abort is accepted (``aborting``, then ``failed``). Any other callback URL is
@@ -81,6 +87,7 @@ class FakeCoreClaw:
         sync_wait_cap: float = 300.0,
         balance: str = DEFAULT_BALANCE,
         concurrency_limit: int | None = None,
+        concurrency_counts_ready: bool = False,
         keepalive_timeout: float = 75.0,
         callbacks: bool = True,
         callback_drop: float = 0.0,
@@ -122,7 +129,7 @@ class FakeCoreClaw:
             sync_wait_cap=sync_wait_cap,
         )
         self._ledger.set_balance(balance)
-        self._ledger.set_concurrency_limit(concurrency_limit)
+        self._ledger.set_concurrency_limit(concurrency_limit, counts_ready=concurrency_counts_ready)
         self._http = Dispatcher(rng=random.Random(seed), latency=latency, keepalive_timeout=keepalive_timeout)
         files = FileStore(self._ledger)
         always_200 = http_status_mode == "always_200"
@@ -312,6 +319,21 @@ class FakeCoreClaw:
         return self._ledger.balance
 
     @property
+    def concurrency_limit(self) -> int | None:
+        """The plan limit run starts are checked against (None = no limit); see `set_concurrency_limit`."""
+        return self._ledger.concurrency_limit
+
+    @property
+    def concurrency_counts_ready(self) -> bool:
+        """True if the plan limit counts ready (queued) runs as well as running ones."""
+        return self._ledger.concurrency_counts_ready
+
+    @property
+    def concurrency_refusals(self) -> int:
+        """Run starts refused with 30003 because of the plan limit (injected faults excluded)."""
+        return self._ledger.concurrency_refusals
+
+    @property
     def callback_settings(self) -> CallbackSettings:
         """The live callback delivery knobs (see the class docstring); change them at any time."""
         return self._callbacks.settings
@@ -335,8 +357,9 @@ class FakeCoreClaw:
         await self._callbacks.drain(timeout)
 
     def reset_counters(self) -> None:
-        """Zero the request and connection counters (the ledger is kept)."""
+        """Zero the request, connection and plan-limit refusal counters (the ledger is kept)."""
         self._http.reset_counters()
+        self._ledger.concurrency_refusals = 0
 
     # ------------------------------------------------------------------ configuration
 
@@ -384,9 +407,18 @@ class FakeCoreClaw:
         """Set the balance `account/info` reports; zero or less makes run starts answer 30001."""
         self._ledger.set_balance(balance)
 
-    def set_concurrency_limit(self, limit: int | None) -> None:
-        """Refuse run starts with 30003 while ``limit`` runs are running (None = no limit)."""
-        self._ledger.set_concurrency_limit(limit)
+    def set_concurrency_limit(self, limit: int | None, *, counts_ready: bool | None = None) -> None:
+        """Refuse run starts with 30003 while ``limit`` runs count against the plan (None = no limit).
+
+        Running runs count; with ``counts_ready=True`` ready (queued) runs count as well,
+        ``False`` restores the platform's rule, and None (the default) keeps the current one.
+        Applies from the next start. Raises ``ValueError`` for a negative ``limit`` or a
+        ``counts_ready`` that is not a bool.
+
+        Example: ``fake.set_concurrency_limit(2, counts_ready=True)`` refuses a third start
+        while two runs are ready or running.
+        """
+        self._ledger.set_concurrency_limit(limit, counts_ready=counts_ready)
 
     def inject(
         self,

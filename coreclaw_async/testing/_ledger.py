@@ -72,9 +72,13 @@ class Ledger:
         self.runs_by_task: dict[str, int] = {}
         self.balance = ""
         self.concurrency_limit: int | None = None
+        self.concurrency_counts_ready = False
+        self.concurrency_refusals = 0
+        """Starts refused because of the plan limit."""
         self._callbacks = callbacks
         self._balance_empty = False
-        # Runs that may still be ready/running; pruned whenever the concurrency limit is checked.
+        # Runs that may still count against the plan limit, kept only while a limit is set
+        # and pruned on every check, so a check costs O(runs ready or running), not O(ledger).
         self._live: list[FakeRun] = []
         for slug, title, description, versions, readme, properties in PRELOADED_WORKERS:
             self.add_worker(
@@ -100,26 +104,54 @@ class Ledger:
         self.balance = str(balance)
         self._balance_empty = value <= 0
 
-    def set_concurrency_limit(self, limit: int | None) -> None:
-        """Set the plan limit (None = none); ``ValueError`` if negative."""
+    def set_concurrency_limit(self, limit: int | None, *, counts_ready: bool | None = None) -> None:
+        """Set the plan limit (None = none) and, unless ``counts_ready`` is None, what it counts.
+
+        ``ValueError`` for a negative limit or a ``counts_ready`` that is not a bool.
+        """
         if limit is not None and limit < 0:
             raise ValueError("limit must be >= 0 or None")
+        if counts_ready is not None and not isinstance(counts_ready, bool):
+            raise ValueError("counts_ready must be a bool or None")
+        if limit is not None and self.concurrency_limit is None:
+            # Runs created while no limit was set were not tracked; find the ones still live.
+            now = time.monotonic()
+            self._live = [run for run in self.runs if run.status_at(now) in (READY, RUNNING)]
+        elif limit is None:
+            self._live = []
         self.concurrency_limit = limit
+        if counts_ready is not None:
+            self.concurrency_counts_ready = counts_ready
 
     def refuse_start(self) -> Refusal | None:
         """Why a run may not start now, or None if it may.
 
-        The plan limit counts running runs only: ready runs wait in the queue and do not count.
+        The plan limit counts running runs (ready runs wait in the queue and do not count),
+        or ready and running runs alike when `concurrency_counts_ready` is set; aborting
+        and final runs never count. A refusal by the limit is counted.
         """
         if self._balance_empty:
             return Refusal.INSUFFICIENT_BALANCE
         limit = self.concurrency_limit
-        if limit is not None:
-            now = time.monotonic()
-            statuses = [(run, run.status_at(now)) for run in self._live]
-            self._live = [run for run, status in statuses if status in (READY, RUNNING)]
-            if sum(status == RUNNING for _, status in statuses) >= limit:
-                return Refusal.PLAN_CONCURRENCY
+        if limit is None:
+            return None
+        now = time.monotonic()
+        counts_ready = self.concurrency_counts_ready
+        live: list[FakeRun] = []
+        busy = 0
+        for run in self._live:
+            status = run.status_at(now)
+            if status == RUNNING:
+                live.append(run)
+                busy += 1
+            elif status == READY:
+                live.append(run)
+                if counts_ready:
+                    busy += 1
+        self._live = live
+        if busy >= limit:
+            self.concurrency_refusals += 1
+            return Refusal.PLAN_CONCURRENCY
         return None
 
     # -- Workers and Tasks -----------------------------------------------------------
@@ -209,7 +241,8 @@ class Ledger:
         )
         self.runs.append(run)
         self.runs_by_slug[run.slug] = run
-        self._live.append(run)
+        if self.concurrency_limit is not None:
+            self._live.append(run)
         self._callbacks.run_created(run)
         if task_slug is not None:
             self.runs_by_task[task_slug] = self.runs_by_task.get(task_slug, 0) + 1
