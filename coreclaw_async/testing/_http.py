@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 from aiohttp import web
 
 from . import _wire as wire
-from ._faults import Fault, FaultRule
+from ._faults import CLOSING_PROXY_STATUSES, PROXY_PAGES, Fault, FaultRule
 
 __all__ = [
     "FILES_PREFIX",
@@ -378,14 +378,18 @@ class Dispatcher:
 
     def _before_fault(self, rule: FaultRule, dialect: Dialect) -> web.Response:
         fault = rule.fault
+        status = PROXY_PAGES.get(fault)
         response: web.Response
-        if fault in (Fault.HTTP_502_HTML, Fault.HTTP_503_HTML, Fault.HTTP_504_HTML):
-            status = int(fault.value[5:8])
+        if status is not None:
             response = web.Response(
                 body=wire.nginx_error_page(status), status=status, content_type="text/html"
             )
+            if status in CLOSING_PROXY_STATUSES:
+                response.force_close()
         elif fault is Fault.NOT_ENVELOPE:
             response = json_response(200, wire.NOT_ENVELOPE_BODY)
+        elif fault is Fault.EMPTY_BODY:
+            response = json_response(200, b"")
         else:
             response = dialect.error_response(dialect.fault_codes[fault])
         if rule.retry_after is not None:

@@ -112,11 +112,22 @@ def error_body(code: int, message: str | None = None) -> bytes:
     return body
 
 
-_REASONS: Final = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+# Reason phrases as nginx words them on its error pages. nginx itself answers oversized
+# headers with 400; 431 takes the standard phrase, as the proxies that send it do.
+_REASONS: Final = {
+    400: "Bad Request",
+    405: "Not Allowed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Large",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 def nginx_error_page(status: int) -> bytes:
-    """Return the HTML page an nginx reverse proxy answers with for a 5xx ``status``."""
+    """Return the HTML page an nginx reverse proxy answers with for an error ``status``."""
     title = f"{status} {_REASONS.get(status, 'Error')}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
