@@ -1,6 +1,6 @@
 """Wire format of the fake: JSON codec, v1 envelope codes and ready-made response bodies.
 
-Everything here is written from the API reference (sections 1-3), never from the client code.
+Everything here is written from the documented wire format, never from the client code.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ loads: Callable[[bytes], Any] = _orjson.loads if _orjson is not None else _loads
 # Both json.JSONDecodeError and orjson.JSONDecodeError subclass ValueError.
 JSONError = ValueError
 
-# v1 envelope codes (reference section 3.2, plus 13000/30003 from the shared backend).
+# v1 envelope codes. 13000 (rate limited) and 30003 (plan concurrency) come from the v2 code
+# table; the backend behind both versions may answer them on v1 paths too.
 OK: Final = 0
 INVALID_PARAMS: Final = 4000
 UNAUTHORIZED: Final = 4010
@@ -63,7 +64,8 @@ MESSAGES: Final[dict[int, str]] = {
 }
 TASK_NOT_YOURS_MESSAGE: Final = "Task does not belong to you"
 
-# HTTP status per code as [OAS-v1] pairs them; codes it leaves undocumented answer 200.
+# HTTP status per code as the v1 OpenAPI document pairs them; codes it pairs with no status
+# (30001, 30003, ...) answer 200.
 HTTP_STATUS: Final[dict[int, int]] = {
     INVALID_PARAMS: 400,
     UNAUTHORIZED: 401,
