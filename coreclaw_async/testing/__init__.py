@@ -3,8 +3,8 @@
 `FakeCoreClaw` serves the documented v1 endpoints over real HTTP on 127.0.0.1, keeps a
 ledger of every run created, counts requests and TCP connections, injects faults
 (`Fault`) on demand and delivers run callbacks to loopback URLs, as lossy as you ask. It
-is written from the API reference as wire JSON and imports nothing from the client, so a
-client bug cannot be mirrored by the fake.
+is written from the published API documentation as wire JSON and imports nothing from the
+client, so a client bug cannot be mirrored by the fake.
 
 pytest users get a ready fixture with ``pytest_plugins = ["coreclaw_async.testing.pytest_plugin"]``.
 Run it standalone with ``python -m coreclaw_async.testing --port 8080``.

@@ -18,7 +18,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from ._fake import HTTP_STATUS_MODES, FakeCoreClaw
+from ._fake import FakeCoreClaw
+from ._v1 import HTTP_STATUS_MODES
 
 
 def _parser() -> argparse.ArgumentParser:

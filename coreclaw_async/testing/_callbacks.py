@@ -1,4 +1,4 @@
-"""Callback delivery of the fake: each run's state changes POSTed to its ``callback_url`` (spec section 4).
+"""Callback delivery of the fake: each run's state changes POSTed to its ``callback_url``.
 
 A run's lifecycle is computed lazily from the clock, so nothing happens by itself when a
 run starts or finishes. This module turns the computed instants into deliveries: one
@@ -337,7 +337,7 @@ class CallbackDispatcher:
             self._push(again, _Send(url, body, payload, run.slug, name, duplicate=True))
 
     def _payload(self, run: FakeRun, status: int, at: float) -> dict[str, Any]:
-        """The notice body, in the documented field order (spec section 4)."""
+        """The notice body, its fields in the order the platform documents them."""
         if status in (SUCCEEDED, FAILED):
             state = run.state(at + _FINAL_EPSILON)
             error, rows = state.err_msg, state.results

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Final
 
-# System defaults as `/api/scraper` shows them (reference section 2.3).
+# System defaults as `/api/scraper` shows them: memory in MB, execution limit in seconds, and
+# 0 for "no cap" on charge and traffic.
 DEFAULT_SYSTEM: Final[dict[str, Any]] = {
     "cpus": 0.125,
     "memory": 512,
@@ -15,7 +16,7 @@ DEFAULT_SYSTEM: Final[dict[str, Any]] = {
 }
 MEMORY_CHOICES: Final = frozenset({512, 1024, 2048, 4096, 8192, 16384})
 
-# The documented Worker input form (scraper_detail_ok.json).
+# The Worker input form the documentation's `/api/scraper` example shows.
 GENERIC_PROPERTIES: Final[list[dict[str, Any]]] = [
     {
         "name": "startURLs",
@@ -137,7 +138,7 @@ PRELOADED_WORKERS: Final[tuple[tuple[str, str, str, tuple[str, ...], str, list[d
     ),
 )
 
-# ISO-3166 alpha-2 codes the backend accepts as `proxy_region` (reference section 2.13).
+# ISO-3166 alpha-2 codes the backend documents as accepted for `proxy_region` (default US).
 _ACCEPTED_REGION_CODES: Final = """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR
     BS BT BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["AFTER_FAULTS", "Fault", "FaultRule"]
+__all__ = ["AFTER_FAULTS", "CLOSING_PROXY_STATUSES", "PROXY_PAGES", "Fault", "FaultRule"]
 
 
 class Fault(str, enum.Enum):
@@ -22,12 +24,26 @@ class Fault(str, enum.Enum):
     """Envelope 13000 "too many requests" with HTTP 429."""
     CONCURRENCY_LIMIT = "concurrency_limit"
     """Envelope 30003 (plan concurrency reached), HTTP 200."""
+    HTTP_400_HTML = "http_400_html"
+    """A front proxy's HTML "400 Bad Request" page; the API never saw the request (nothing
+    created) and the proxy closes the connection after answering."""
+    HTTP_405_HTML = "http_405_html"
+    """A front proxy's HTML "405 Not Allowed" page; nothing created, the connection stays open."""
+    HTTP_413_HTML = "http_413_html"
+    """A front proxy's HTML "413 Request Entity Too Large" page; nothing created, the
+    connection is closed after the answer."""
+    HTTP_414_HTML = "http_414_html"
+    """A front proxy's HTML "414 Request-URI Too Large" page; nothing created, the
+    connection is closed after the answer."""
+    HTTP_431_HTML = "http_431_html"
+    """A front proxy's HTML "431 Request Header Fields Too Large" page; nothing created, the
+    connection is closed after the answer."""
     HTTP_502_HTML = "http_502_html"
-    """An nginx HTML error page with status 502."""
+    """An nginx HTML error page with status 502; nothing created."""
     HTTP_503_HTML = "http_503_html"
-    """An nginx HTML error page with status 503."""
+    """An nginx HTML error page with status 503; nothing created."""
     HTTP_504_HTML = "http_504_html"
-    """An nginx HTML error page with status 504."""
+    """An nginx HTML error page with status 504; nothing created."""
     SERVER_ERROR = "server_error"
     """Envelope 5000 with HTTP 500; nothing created."""
     SERVER_ERROR_AFTER_CREATE = "server_error_after_create"
@@ -44,6 +60,8 @@ class Fault(str, enum.Enum):
     """The success body is cut in half (Content-Length matches the cut body)."""
     NOT_ENVELOPE = "not_envelope"
     """HTTP 200 with JSON that is not an envelope (``{"ok": true}``); nothing created."""
+    EMPTY_BODY = "empty_body"
+    """HTTP 200 with an empty body (``Content-Length: 0``); nothing created."""
 
 
 AFTER_FAULTS = frozenset(
@@ -54,6 +72,22 @@ AFTER_FAULTS = frozenset(
         Fault.TRUNCATED,
     }
 )
+
+# HTTP status of each fault answered by a front proxy's HTML page instead of an envelope.
+PROXY_PAGES: Final[Mapping[Fault, int]] = {
+    Fault.HTTP_400_HTML: 400,
+    Fault.HTTP_405_HTML: 405,
+    Fault.HTTP_413_HTML: 413,
+    Fault.HTTP_414_HTML: 414,
+    Fault.HTTP_431_HTML: 431,
+    Fault.HTTP_502_HTML: 502,
+    Fault.HTTP_503_HTML: 503,
+    Fault.HTTP_504_HTML: 504,
+}
+# Statuses after which nginx stops keeping the connection alive (it could not read the
+# request whole, so what follows on the connection cannot be trusted); a proxy refusing
+# oversized headers with 431 has the same problem.
+CLOSING_PROXY_STATUSES: Final = frozenset({400, 413, 414, 431})
 
 
 @dataclass(eq=False)

@@ -19,7 +19,7 @@ __all__ = [
     "RunState",
 ]
 
-# v1 run status integers (reference section 1).
+# v1 run status integers. On the platform only "running" counts against the plan's limit.
 READY = 1
 RUNNING = 2
 SUCCEEDED = 3
@@ -109,7 +109,7 @@ class FakeRun:
     abort_linger: float | None
     origin: str = "api"
     run_id: int = 0
-    """Integer id the legacy callback shape sends as ``run_id`` (spec section 4)."""
+    """Integer id the legacy callback shape (before 2026-07-03) sent as ``run_id`` instead of ``run_slug``."""
     rerun_of: str | None = None
     """Slug of the run this one reran, if it came from `/api/v1/rerun`."""
     aborted_at: float | None = None

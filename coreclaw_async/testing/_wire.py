@@ -1,6 +1,6 @@
 """Wire format of the fake: JSON codec, v1 envelope codes and ready-made response bodies.
 
-Everything here is written from the API reference (sections 1-3), never from the client code.
+Everything here is written from the documented wire format, never from the client code.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ loads: Callable[[bytes], Any] = _orjson.loads if _orjson is not None else _loads
 # Both json.JSONDecodeError and orjson.JSONDecodeError subclass ValueError.
 JSONError = ValueError
 
-# v1 envelope codes (reference section 3.2, plus 13000/30003 from the shared backend).
+# v1 envelope codes. 13000 (rate limited) and 30003 (plan concurrency) come from the v2 code
+# table; the backend behind both versions may answer them on v1 paths too.
 OK: Final = 0
 INVALID_PARAMS: Final = 4000
 UNAUTHORIZED: Final = 4010
@@ -63,7 +64,8 @@ MESSAGES: Final[dict[int, str]] = {
 }
 TASK_NOT_YOURS_MESSAGE: Final = "Task does not belong to you"
 
-# HTTP status per code as [OAS-v1] pairs them; codes it leaves undocumented answer 200.
+# HTTP status per code as the v1 OpenAPI document pairs them; codes it pairs with no status
+# (30001, 30003, ...) answer 200.
 HTTP_STATUS: Final[dict[int, int]] = {
     INVALID_PARAMS: 400,
     UNAUTHORIZED: 401,
@@ -80,15 +82,22 @@ HTTP_STATUS: Final[dict[int, int]] = {
 
 OK_PREFIX: Final = b'{"code":0,"message":"success","data":'
 OK_SUFFIX: Final = b"}"
-# A success envelope with raw (unescaped) control characters inside the message string:
-# meaningful to a lenient parser, rejected by a strict one (reference section 3.4).
-CONTROL_CHARS_PREFIX: Final = b'{"code":0,"message":"success\x01\t\n","data":'
+# Raw (unescaped) control characters inside a JSON string: meaningful to a lenient parser,
+# rejected by a strict one. v1 answers may carry them (an official v1 client strips them
+# before parsing).
+_SUCCESS_MESSAGE: Final = b'"message":"success"'
+_SUCCESS_MESSAGE_WITH_CONTROL_CHARS: Final = b'"message":"success\x01\t\n"'
 NOT_ENVELOPE_BODY: Final = b'{"ok":true}'
 
 
 def ok_body(data_json: bytes) -> bytes:
     """Wrap already-encoded ``data`` in a success envelope."""
     return OK_PREFIX + data_json + OK_SUFFIX
+
+
+def with_control_chars(envelope: bytes) -> bytes:
+    """Return a success ``envelope`` whose ``"success"`` message carries raw control characters."""
+    return envelope.replace(_SUCCESS_MESSAGE, _SUCCESS_MESSAGE_WITH_CONTROL_CHARS, 1)
 
 
 _error_bodies: dict[tuple[int, str], bytes] = {}
@@ -105,11 +114,22 @@ def error_body(code: int, message: str | None = None) -> bytes:
     return body
 
 
-_REASONS: Final = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
+# Reason phrases as nginx words them on its error pages. nginx itself answers oversized
+# headers with 400; 431 takes the standard phrase, as the proxies that send it do.
+_REASONS: Final = {
+    400: "Bad Request",
+    405: "Not Allowed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Large",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
 
 
 def nginx_error_page(status: int) -> bytes:
-    """Return the HTML page an nginx reverse proxy answers with for a 5xx ``status``."""
+    """Return the HTML page an nginx reverse proxy answers with for an error ``status``."""
     title = f"{status} {_REASONS.get(status, 'Error')}"
     return (
         f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
