@@ -11,7 +11,7 @@ timed in interleaved rounds (A B C ... A B C ...) and the median per call is rep
 * encode, ours: ``converter.unstructure(TaskRunRequest)`` then ``_json.dumps`` (what
   ``SessionManager.call`` does); floor: ``orjson.dumps`` of a literal dict.
 * decode, ours: ``_envelope.unwrap`` then ``TASK_RUN.parse(data)`` (what the pipeline does:
-  the cattrs structure hook for ``TaskRun``, looked up once); floor: ``orjson.loads``,
+  the cattrs structure hook for ``StartedRun``, looked up once); floor: ``orjson.loads``,
   ``code == 0``, ``data.run_slug``.
 * prepare, ours: ``client.tasks.prepare(slug)`` (slug validation, building the request model;
   the client's default callback URL was validated once, when the client was built), which
@@ -40,18 +40,19 @@ HEADERS = {"Content-Type": "application/json", "Content-Length": str(len(RESPONS
 
 def variants() -> list[tuple[str, str, Callable[[], Any]]]:
     """``(group, name, callable)`` for every timed step."""
-    from coreclaw_async import AsyncCoreClaw, _v1
+    from coreclaw_async import AsyncCoreClaw
     from coreclaw_async._converter import converter
     from coreclaw_async._envelope import unwrap
     from coreclaw_async._json import dumps, loads
-    from coreclaw_async.models.tasks import TaskRun, TaskRunRequest
+    from coreclaw_async._v1 import V1
+    from coreclaw_async.models import StartedRun, TaskRunRequest
 
     # Building a client opens nothing: the session is created lazily in a running loop.
     tasks = AsyncCoreClaw(API_KEY, base_url="http://127.0.0.1:1", callback_url=CALLBACK_URL).tasks
     request = TaskRunRequest(task_slug=TASK_SLUG, callback_url=CALLBACK_URL)
     fields = converter.unstructure(request)
     data = orjson.loads(RESPONSE)["data"]
-    parse = _v1.TASK_RUN.parse
+    parse = V1.ops.task_run.parse
     assert parse is not None
 
     def encode_ours() -> bytes:
@@ -80,7 +81,7 @@ def variants() -> list[tuple[str, str, Callable[[], Any]]]:
     return [
         ("encode", "ours: converter.unstructure + _json.dumps", encode_ours),
         ("encode", "floor: orjson.dumps(dict)", encode_floor),
-        ("decode", "ours: _envelope.unwrap + TASK_RUN.parse (TaskRun)", decode_ours),
+        ("decode", "ours: _envelope.unwrap + ops.task_run.parse (StartedRun)", decode_ours),
         ("decode", "floor: orjson.loads + code check + data.run_slug", decode_floor),
         ("prepare", "ours: tasks.prepare(slug) (validation + model)", prepare_ours),
         ("part", "converter.unstructure(TaskRunRequest)", lambda: converter.unstructure(request)),
@@ -88,7 +89,7 @@ def variants() -> list[tuple[str, str, Callable[[], Any]]]:
         ("part", "_envelope.unwrap(raw)", unwrap_only),
         ("part", "_json.loads(raw) (digit-run guard + orjson)", lambda: loads(RESPONSE)),
         ("part", "orjson.loads(raw)", lambda: orjson.loads(RESPONSE)),
-        ("part", "converter.structure(data, TaskRun)", lambda: converter.structure(data, TaskRun)),
+        ("part", "converter.structure(data, StartedRun)", lambda: converter.structure(data, StartedRun)),
         ("part", "TaskRunRequest(...) construction", lambda: TaskRunRequest(TASK_SLUG, CALLBACK_URL)),
     ]
 

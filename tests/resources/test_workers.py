@@ -152,6 +152,44 @@ async def test_sync_run_defaults_to_the_first_ten_rows(client: AsyncCoreClaw, mo
     assert not result.is_finished
 
 
+async def test_a_sync_answer_without_a_status_is_not_finished(
+    client: AsyncCoreClaw, mocked: aioresponses
+) -> None:
+    # The only success body CoreClaw documents for scraper/run carries the slug alone.
+    mocked.post(RUN_URL, body=ok({"run_slug": RUN_SLUG}))
+
+    result = await client.workers.run(WORKER, input=CUSTOM, is_async=False)
+
+    assert isinstance(result, WorkerRunSync)
+    assert result.run_slug == RUN_SLUG
+    assert not result.is_finished  # nothing says so: wait for it with runs.wait
+
+
+@pytest.mark.parametrize(
+    ("data", "finished"),
+    [
+        ({"run_status": "completed"}, True),
+        ({"run_status": "succeeded"}, True),
+        ({"run_status": "FAILED"}, True),
+        ({"run_status": "running"}, False),
+        ({"run_status": "ready"}, False),
+        ({"run_status": "aborting"}, False),
+        ({"run_status": "something-new"}, False),
+        ({"run_status": "running", "is_finished": True}, True),
+        ({"run_status": "succeeded", "is_finished": False}, False),
+        ({"is_finished": True}, True),
+    ],
+)
+async def test_a_sync_answer_is_finished_only_when_a_status_or_flag_says_so(
+    client: AsyncCoreClaw, mocked: aioresponses, data: dict[str, Any], finished: bool
+) -> None:
+    mocked.post(RUN_URL, body=ok(dict(data, run_slug=RUN_SLUG)))
+
+    result = await client.workers.run(WORKER, input=CUSTOM, is_async=False)
+
+    assert result.is_finished is finished
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [

@@ -1,0 +1,220 @@
+"""Bad arguments and unusable sessions: a typed, not-sent ``CoreClawError`` every time, nothing sent."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from coreclaw_async import (
+    AsyncCoreClaw,
+    ClientStateError,
+    CoreClawAPIError,
+    CoreClawError,
+    InvalidParameterError,
+    TaskRunRequest,
+)
+from coreclaw_async.testing import FakeCoreClaw
+
+CALLBACK_URL = "https://hooks.example.com/coreclaw"
+LONE_SURROGATE = "01KSF\ud800DXRNY"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeCoreClaw]:
+    async with FakeCoreClaw(tasks=2, seed=5) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(fake: FakeCoreClaw) -> AsyncIterator[AsyncCoreClaw]:
+    async with AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as c:
+        yield c
+
+
+def _assert_not_sent(error: CoreClawError, fake: FakeCoreClaw) -> None:
+    assert error.outcome == "not_sent"
+    assert error.sent is False
+    assert fake.requests == 0
+    assert fake.runs == []
+
+
+# -- text that cannot go on the wire -----------------------------------------------------------
+
+
+async def test_a_lone_surrogate_in_a_task_slug_is_an_invalid_parameter(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        await client.tasks.run(LONE_SURROGATE)
+
+    assert caught.value.field == "task_slug"
+    _assert_not_sent(caught.value, fake)
+
+
+async def test_a_lone_surrogate_in_a_run_slug_is_an_invalid_parameter(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        await client.runs.get(LONE_SURROGATE)
+
+    assert caught.value.field == "run_slug"
+    _assert_not_sent(caught.value, fake)
+
+
+async def test_a_lone_surrogate_in_a_callback_url_is_an_invalid_parameter(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        await client.tasks.run(fake.task_slugs[0], callback_url="https://hooks.example.com/\udc80")
+
+    assert caught.value.field == "callback_url"
+    _assert_not_sent(caught.value, fake)
+
+
+async def test_a_fan_out_reports_unencodable_items_as_not_started(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    items: list[Any] = [
+        LONE_SURROGATE,
+        TaskRunRequest(fake.task_slugs[0], "https://hooks.example.com/\ud800"),
+        fake.task_slugs[0],
+    ]
+
+    outcomes = await client.tasks.run_all(items)
+
+    assert [o.started for o in outcomes] == [False, False, True]
+    assert [type(o.error) for o in outcomes[:2]] == [InvalidParameterError, InvalidParameterError]
+    assert len(fake.runs) == 1
+
+
+async def test_a_user_agent_with_cr_lf_is_refused_when_the_client_is_built() -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        AsyncCoreClaw("scraper_api_key", user_agent="bot/1.0\r\nX-Injected: yes")
+
+    assert caught.value.field == "user_agent"
+
+
+# -- numbers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout", [math.inf, -math.inf, math.nan, "10", 0, -1.0, True])
+async def test_a_call_timeout_that_is_not_a_finite_positive_number_is_refused(
+    client: AsyncCoreClaw, fake: FakeCoreClaw, timeout: Any
+) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        await client.tasks.run(fake.task_slugs[0], timeout=timeout)
+    assert caught.value.field == "timeout"
+
+    with pytest.raises(InvalidParameterError):
+        await client.runs.get("01KSFDS8XWTJME33C08XMCR6B9", timeout=timeout)
+    with pytest.raises(InvalidParameterError):
+        client.runs.list(timeout=timeout)  # checked when called, not when iterated
+    _assert_not_sent(caught.value, fake)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("timeout", math.nan),
+        ("timeout", math.inf),
+        ("timeout", "10"),
+        ("pool_timeout", math.nan),
+        ("max_rate", math.nan),
+        ("max_rate", math.inf),
+        ("max_rate", 0),
+        ("max_connections", 2.5),
+        ("max_connections", 0),
+        ("max_connections", True),
+        ("max_retries", 1.5),
+        ("max_retries", -1),
+        ("wait_for_capacity", "yes"),
+        ("retry", {"max_retries": 3}),
+        ("session", "not a session"),
+        ("base_url", "ftp://example.com"),
+        ("base_url", "https://exa\ud800mple.com"),
+        ("callback_url", "https://hooks.example.com/with space"),
+        ("api_key", "scraper_api_key\n"),
+    ],
+)
+def test_every_client_argument_is_checked_when_the_client_is_built(field: str, value: Any) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        AsyncCoreClaw(**{"api_key": "scraper_api_key", field: value})
+
+    assert caught.value.field == field
+    assert not isinstance(caught.value, CoreClawAPIError)
+
+
+@pytest.mark.parametrize(("field", "value"), [("max_retries", 1.5), ("concurrency", 2.5), ("concurrency", 0)])
+async def test_fan_out_counts_must_be_integers(client: AsyncCoreClaw, field: str, value: Any) -> None:
+    with pytest.raises(InvalidParameterError) as caught:
+        client.tasks.run_many(["01KSFDXRNYGKT3NNE11EMR4W5X"], **{field: value})
+
+    assert caught.value.field == field
+
+
+# -- sessions that cannot send ---------------------------------------------------------------
+
+
+async def test_a_closed_user_session_is_a_not_sent_client_state_error(fake: FakeCoreClaw) -> None:
+    session = aiohttp.ClientSession()
+    await session.close()
+    async with AsyncCoreClaw(
+        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, session=session
+    ) as client:
+        with pytest.raises(ClientStateError) as caught:
+            await client.tasks.run(fake.task_slugs[0])
+        outcomes = await client.tasks.run_all(fake.task_slugs)
+
+    _assert_not_sent(caught.value, fake)
+    assert [o.started for o in outcomes] == [False, False]
+    assert all(isinstance(o.error, ClientStateError) for o in outcomes)
+
+
+def _session_from_a_finished_loop() -> aiohttp.ClientSession:
+    made: list[aiohttp.ClientSession] = []
+
+    async def create() -> None:
+        made.append(aiohttp.ClientSession())
+
+    # Another thread: this test's own loop is running and cannot host a second asyncio.run.
+    thread = threading.Thread(target=lambda: asyncio.run(create()))
+    thread.start()
+    thread.join()
+    return made[0]
+
+
+async def test_a_user_session_from_a_finished_event_loop_is_a_not_sent_client_state_error(
+    fake: FakeCoreClaw,
+) -> None:
+    session = _session_from_a_finished_loop()
+    try:
+        async with AsyncCoreClaw(
+            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, session=session
+        ) as client:
+            with pytest.raises(ClientStateError) as caught:
+                await client.runs.get("01KSFDS8XWTJME33C08XMCR6B9")
+            outcomes = await client.tasks.run_all(fake.task_slugs[:1])
+    finally:
+        # Its loop is gone, so it cannot be closed the usual way; it never opened a connection,
+        # so detaching the connector is all that closing would do.
+        session._connector = None
+
+    _assert_not_sent(caught.value, fake)
+    assert outcomes[0].started is False
+    assert "another event loop" in str(caught.value)
+
+
+async def test_a_closed_client_is_a_not_sent_client_state_error(fake: FakeCoreClaw) -> None:
+    client = AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL)
+    await client.aclose()
+
+    with pytest.raises(ClientStateError) as caught:
+        await client.account.info()
+
+    _assert_not_sent(caught.value, fake)
