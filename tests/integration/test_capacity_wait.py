@@ -64,7 +64,8 @@ async def test_a_capacity_wait_ends_at_the_call_deadline_with_nothing_started() 
             await client.tasks.run(fake.task_slugs[0], timeout=1.0)
 
         assert loop.time() - started_at < 1.5
-        assert caught.value.sent is True and caught.value.outcome == "rejected"
+        assert caught.value.sent is True
+        assert caught.value.outcome == "rejected"
         assert fake.runs == []
         # The backoff grows (0.05, 0.1, 0.2, 0.4 s ceilings, jittered): a handful of probes, not a storm.
         assert 2 <= fake.concurrency_refusals <= 12
