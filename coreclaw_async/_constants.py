@@ -165,3 +165,19 @@ LOGGED_SLUGS = 10
 
 # runs.wait_many polls with this many tasks, whatever the number of runs.
 DEFAULT_WAIT_MANY_POLLERS = 8
+
+# -- command line -----------------------------------------------------------------------
+
+# `coreclaw-async demo`: enough runs to show the throughput and latency spread, on a pool
+# smaller than the default 100 so that the connections-used line shows reuse, with 5 ms of
+# fake server latency so the numbers look like a LAN rather than a loopback.
+CLI_DEMO_RUNS = 1000
+CLI_DEMO_MAX_CONNECTIONS = 50
+CLI_DEMO_LATENCY = 0.005
+
+# `runs list` shows this many runs unless told otherwise: a screenful.
+CLI_RUNS_LIST_LIMIT = 20
+
+# Table cells are cut to this many characters (result tables are narrower: more columns).
+CLI_CELL_WIDTH = 60
+CLI_RESULT_CELL_WIDTH = 30

@@ -157,13 +157,15 @@ class _ReceiverLauncher(_TaskLauncher):
 class AsyncTasks(Resource):
     """Saved Tasks: a Worker plus a preset input, started by slug."""
 
-    __slots__ = ()
+    __slots__ = ("_plain",)
 
     def __init__(self, manager: SessionManager, *, callback_url: str | None) -> None:
         # The default URL is checked once, here, so that no fan-out item checks it again.
         if callback_url is not None:
             require_callback_url("callback_url", callback_url)
         super().__init__(manager, callback_url=callback_url)
+        # The launcher of calls that override nothing: built once, not per call.
+        self._plain = _TaskLauncher(self, callback_url=None, timeout=None, max_retries=None)
 
     def _launcher(
         self,
@@ -174,6 +176,8 @@ class AsyncTasks(Resource):
         max_retries: int | None,
     ) -> _TaskLauncher:
         if callback is None:
+            if callback_url is None and timeout is None and max_retries is None:
+                return self._plain
             return _TaskLauncher(self, callback_url=callback_url, timeout=timeout, max_retries=max_retries)
         if not isinstance(callback, CallbackReceiver):
             raise InvalidParameterError(
@@ -189,7 +193,7 @@ class AsyncTasks(Resource):
         The callback URL is the first of: the request's own, ``callback_url``, the
         client's default. Raises ``InvalidParameterError`` naming the bad field.
         """
-        launcher = _TaskLauncher(self, callback_url=callback_url, timeout=None, max_retries=None)
+        launcher = self._launcher(callback_url=callback_url, callback=None, timeout=None, max_retries=None)
         return launcher.prepare(task)
 
     async def run(

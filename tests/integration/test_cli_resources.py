@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from coreclaw_async import AsyncCoreClaw, InvalidParameterError, Run, RunStatus
-from coreclaw_async._cli_resources import EXIT_WAIT_TIMEOUT, plain, register
+from coreclaw_async._cli._main import register
+from coreclaw_async._cli._output import EXIT_WAIT_TIMEOUT, plain
 from coreclaw_async.testing import FakeCoreClaw
 
 from .v1_support import MAPS_INPUT, WORKER, serving, start_run

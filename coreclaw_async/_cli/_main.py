@@ -1,36 +1,53 @@
-"""The ``coreclaw-async`` command line: ``demo``, ``tasks run`` and the resource commands."""
+"""The root of the command line: global options, ``demo``, ``tasks run``, and ``main``.
+
+Each command is an ``async (args, client) -> exit code`` function; ``main`` builds one client
+for it (closed on every path) and turns errors into exit codes: 2 for bad arguments (nothing
+sent), 1 for any other ``CoreClawError``, 130 on Ctrl-C.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
-from ._client import AsyncCoreClaw
-from ._constants import DEFAULT_TIMEOUT, ENV_API_KEY, ENV_BASE_URL
-from ._version import __version__
-from .errors import CoreClawError, InvalidParameterError
+from .._client import AsyncCoreClaw
+from .._constants import (
+    CLI_DEMO_LATENCY,
+    CLI_DEMO_MAX_CONNECTIONS,
+    CLI_DEMO_RUNS,
+    DEFAULT_TIMEOUT,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    ENV_CALLBACK_URL,
+)
+from .._version import __version__
+from ..errors import CoreClawError, InvalidParameterError
+from ._args import non_negative_float, positive_float, positive_int, slug_arg
+from ._output import write_json
+from ._runs import add_json, register_runs
+from ._workers import register_workers
 
-__all__ = ["main"]
+__all__ = ["main", "register"]
 
 Command = Callable[[argparse.Namespace, AsyncCoreClaw], Awaitable[int]]
-
-
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
 
 
 async def _cmd_tasks_run(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
     run = await client.tasks.run(args.task_slug, callback_url=args.callback_url)
     if args.json:
-        _print_json({"run_slug": run.run_slug, "task_slug": args.task_slug})
+        write_json({"run_slug": run.run_slug, "task_slug": args.task_slug})
     else:
-        print(run.run_slug)
+        sys.stdout.write(run.run_slug + "\n")
     return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the resource commands (``runs``, ``workers``, ``account``, ``proxy-regions``)."""
+    register_runs(subparsers)
+    register_workers(subparsers)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -41,7 +58,9 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"coreclaw-async {__version__}")
     parser.add_argument("--api-key", help=f"API key (default: ${ENV_API_KEY})")
     parser.add_argument("--base-url", help=f"API host (default: ${ENV_BASE_URL} or production)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="deadline per call in seconds")
+    parser.add_argument(
+        "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="deadline per call in seconds"
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser(
@@ -49,12 +68,23 @@ def _build_parser() -> argparse.ArgumentParser:
         help="launch task runs against an embedded FakeCoreClaw, wait for them to finish "
         "through a callback receiver, and print a summary",
     )
-    demo.add_argument("--runs", type=int, default=1000, help="task runs to start (default 1000)")
     demo.add_argument(
-        "--max-connections", type=int, default=50, help="client connection pool size (default 50)"
+        "--runs",
+        type=positive_int,
+        default=CLI_DEMO_RUNS,
+        help=f"task runs to start (default {CLI_DEMO_RUNS})",
     )
     demo.add_argument(
-        "--latency", type=float, default=0.005, help="fake server latency in seconds (default 0.005)"
+        "--max-connections",
+        type=positive_int,
+        default=CLI_DEMO_MAX_CONNECTIONS,
+        help=f"client connection pool size (default {CLI_DEMO_MAX_CONNECTIONS})",
+    )
+    demo.add_argument(
+        "--latency",
+        type=non_negative_float,
+        default=CLI_DEMO_LATENCY,
+        help=f"fake server latency in seconds (default {CLI_DEMO_LATENCY:g})",
     )
     demo.add_argument(
         "--chaos",
@@ -62,19 +92,17 @@ def _build_parser() -> argparse.ArgumentParser:
         help="inject rate limits, 502s and dropped connections to show retries and unknown outcomes, "
         "and lose, repeat, reorder and delay more callbacks",
     )
-    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json(demo, "print the summary as JSON")
     demo.set_defaults(func=None)
 
     tasks = commands.add_parser("tasks", help="saved Tasks").add_subparsers(
         dest="tasks_command", metavar="ACTION", required=True
     )
     run = tasks.add_parser("run", help="start a run of a saved Task and print its run slug")
-    run.add_argument("task_slug")
+    run.add_argument("task_slug", type=slug_arg)
     run.add_argument("--callback-url", help="webhook URL CoreClaw posts run updates to")
-    run.add_argument("--json", action="store_true", help="print JSON")
+    add_json(run)
     run.set_defaults(func=_cmd_tasks_run)
-
-    from ._cli_resources import register
 
     register(commands)
     return parser
@@ -85,7 +113,7 @@ async def _run_command(args: argparse.Namespace) -> int:
     client = AsyncCoreClaw(
         args.api_key,
         base_url=args.base_url,
-        callback_url=getattr(args, "callback_url", None) or os.environ.get("CORECLAW_CALLBACK_URL"),
+        callback_url=getattr(args, "callback_url", None) or os.environ.get(ENV_CALLBACK_URL),
         timeout=args.timeout,
     )
     async with client:
@@ -98,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
-            from ._demo import run_demo
+            from .._demo import run_demo
 
             return asyncio.run(
                 run_demo(
