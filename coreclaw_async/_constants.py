@@ -128,9 +128,17 @@ DEFAULT_LAUNCH_TTL = 48 * 3600.0
 # A launch that saw its final notice is kept this long, so late duplicates still get 2xx.
 DEFAULT_FINISHED_LAUNCH_RETENTION = 3600.0
 
+# Launches kept at most (finished ones are evicted first, then the oldest unfinished): about
+# 31 MB bare and 120 MB with a notice each (0.3 / 1.2 KB a launch), for 100,000 runs in flight.
+DEFAULT_MAX_LAUNCHES = 100_000
+
 # Expired launches forgotten per mint or notice, from the oldest end: a bounded step that
 # still outpaces expiry, since each mint adds one launch to forget later.
 CALLBACK_PRUNE_BUDGET = 32
+
+# A receiver repeats a warning (notices to unknown tokens, launches evicted when full) at
+# most this often, with the count since the last one, so a flood costs one line a minute.
+CALLBACK_WARNING_INTERVAL = 60.0
 
 # Longest sender-supplied text copied into a log line.
 CALLBACK_LOGGED_CHARS = 64

@@ -16,8 +16,8 @@ It documents no signature, no retry, no ordering and no delivery guarantee, so
   ``client.runs.wait(run_slug, receiver=receiver)`` wakes on one, then confirms with
   ``runs.get``, and keeps polling with backoff if notices never come: a lost callback costs
   latency, never correctness;
-* memory is bounded in time: launches are forgotten after ``launch_ttl`` (or
-  ``finished_retention`` once finished), checked from the oldest, never by a full scan.
+* memory is bounded: launches are forgotten after ``launch_ttl`` (or ``finished_retention``
+  once finished), and at most ``max_launches`` are kept.
 
 The receiver is an ``aiohttp.web`` component: mount :attr:`CallbackReceiver.app` into your
 own application (``app.add_subapp("/coreclaw", receiver.app)``), add its

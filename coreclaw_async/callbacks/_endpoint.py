@@ -110,7 +110,7 @@ class CallbackEndpoint:
         elif verdict is Verdict.OVER_LIMIT:
             counters.over_limit += 1
         else:
-            # Forgotten (expired or discarded) while its body was being read.
+            # Forgotten (expired, evicted, discarded) while its body was being read.
             return self._refuse_unknown(request)
         return _answer(_STATUS[verdict], verdict.value)
 

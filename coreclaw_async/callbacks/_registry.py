@@ -1,4 +1,4 @@
-"""Where launches live: mint, find by token or by run, record notices, and forget them in bounded time.
+"""Where launches live: mint, find by token or run, record notices, forget them in bounded time and number.
 
 :class:`LaunchRegistry` is the one place that knows which launches exist; the endpoint, the
 waiting side and the receiver go through the methods listed under "Interface" and nothing
@@ -8,10 +8,12 @@ keep two promises this one keeps: :meth:`~LaunchRegistry.record` decides atomica
 launch (the first notice of a status wins, the cap holds), and :meth:`~LaunchRegistry.lookup`
 compares the secret part of a token in constant time.
 
-Launches still waiting for a final notice are kept in mint order, finished ones in the
-order they finished, each in an ``OrderedDict`` whose oldest end is reached in O(1): expiry
-looks only there, at most ``CALLBACK_PRUNE_BUDGET`` launches per mint or notice, so no call
-ever scans every launch.
+Memory is bounded in time and in number. Launches still waiting for a final notice are kept
+in mint order, finished ones in the order they finished, each in an ``OrderedDict`` whose
+oldest end is reached in O(1): expiry looks only there, at most ``CALLBACK_PRUNE_BUDGET``
+launches per mint or notice, so no call ever scans every launch. At ``max_launches``, minting
+evicts one launch: the oldest finished (kept only so late duplicates get 2xx), else the
+oldest unfinished (its notice, if it ever comes, gets 404 and ``runs.wait`` polls instead).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import itertools
 import time
 from collections import OrderedDict
 
-from .._constants import CALLBACK_PRUNE_BUDGET
+from .._constants import CALLBACK_PRUNE_BUDGET, CALLBACK_WARNING_INTERVAL
 from .._validation import require_slug
 from ..models.callbacks import RunCallback
 from ._launch import Launch, LaunchHooks, Verdict, new_secret, token_number
-from ._log import logger, shown
+from ._log import RateLimitedWarning, logger, shown
 from ._stats import ReceiverCounters
 
 __all__ = ["LaunchRegistry"]
@@ -35,7 +37,7 @@ class LaunchRegistry:
 
     Interface (what the endpoint, the waiting side and the receiver use):
 
-    * ``mint(label) -> Launch``: a new launch.
+    * ``mint(label) -> Launch``: a new launch (may evict the oldest one when full).
     * ``lookup(token) -> Launch | None``: the live launch a URL token names.
     * ``for_run(run_slug) -> Launch | None``: the launch bound to, or notified about, a run.
     * ``final_notice(run_slug) -> RunCallback | None``: the first final notice of a run.
@@ -47,16 +49,19 @@ class LaunchRegistry:
 
     Args:
         hooks: given to every launch minted here.
-        counters: the receiver's counters (``mismatched`` and ``expired`` are counted here).
+        counters: the receiver's counters (``mismatched``, ``expired``, ``evicted`` are counted here).
         launch_ttl: seconds an unfinished launch is kept after its mint.
         finished_retention: seconds a launch is kept after it finished.
+        max_launches: launches kept at most.
     """
 
     __slots__ = (
         "_by_slug",
         "_counters",
+        "_evicted_waiting",
         "_finished",
         "_hooks",
+        "_max",
         "_numbers",
         "_retention",
         "_ttl",
@@ -70,17 +75,20 @@ class LaunchRegistry:
         *,
         launch_ttl: float,
         finished_retention: float,
+        max_launches: int,
     ) -> None:
         self._hooks = hooks
         self._counters = counters
         self._ttl = launch_ttl
         self._retention = finished_retention
+        self._max = max_launches
         self._numbers = itertools.count()
         # By launch number; a launch is in exactly one of the two while it is live.
         self._unfinished: OrderedDict[int, Launch] = OrderedDict()
         self._finished: OrderedDict[int, Launch] = OrderedDict()
         # Run slug -> launch, for every slug a live launch was bound to or told about.
         self._by_slug: dict[str, Launch] = {}
+        self._evicted_waiting = RateLimitedWarning(CALLBACK_WARNING_INTERVAL)
 
     def __len__(self) -> int:
         return len(self._unfinished) + len(self._finished)
@@ -88,15 +96,17 @@ class LaunchRegistry:
     # -- interface -----------------------------------------------------------------------
 
     def mint(self, label: str | None) -> Launch:
-        """A new live launch."""
+        """A new live launch; evicts one first if ``max_launches`` are kept."""
         now = time.monotonic()
         self.prune(now)
+        if len(self) >= self._max:
+            self._evict_one()
         launch = Launch(self._hooks, next(self._numbers), new_secret(), label, now)
         self._unfinished[launch.number] = launch
         return launch
 
     def lookup(self, token: str) -> Launch | None:
-        """The live launch whose token this is, or ``None`` (unknown, forged or expired)."""
+        """The live launch whose token this is, or ``None`` (unknown, forged, expired or evicted)."""
         number = token_number(token)
         if number is None:
             return None
@@ -111,7 +121,7 @@ class LaunchRegistry:
         return launch
 
     def _is_live(self, launch: Launch) -> bool:
-        """Whether ``launch`` is still kept (not discarded or expired)."""
+        """Whether ``launch`` is still kept (not discarded, expired or evicted)."""
         number = launch.number
         return self._unfinished.get(number) is launch or self._finished.get(number) is launch
 
@@ -205,6 +215,24 @@ class LaunchRegistry:
             # From mint order to finish order: its time left is now the finished retention.
             del self._unfinished[launch.number]
             self._finished[launch.number] = launch
+
+    def _evict_one(self) -> None:
+        if self._finished:
+            _, launch = self._finished.popitem(last=False)
+            waiting = False
+        else:
+            _, launch = self._unfinished.popitem(last=False)
+            waiting = True
+        self._unindex(launch)
+        self._counters.evicted += 1
+        if waiting:
+            self._evicted_waiting.note(
+                "callback receiver is full: %d launch(es) still waiting for a final notice were "
+                "forgotten since the last such warning, oldest first (max_launches=%d); their notices "
+                "will get 404 and runs.wait will find those runs by polling. Raise max_launches, or "
+                "lower launch_ttl if runs end long before it.",
+                self._max,
+            )
 
     def _drop(self, launch: Launch) -> None:
         number = launch.number

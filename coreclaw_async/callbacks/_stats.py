@@ -17,8 +17,8 @@ class ReceiverStats:
         received: POSTs that reached the receiver's route.
         accepted: notices recorded (first of their run and status).
         duplicates: notices dropped because their run and status were already seen (answered 2xx).
-        unknown_token: POSTs to a token no live launch has (forged, expired, or minted by
-            another process; answered 404).
+        unknown_token: POSTs to a token no live launch has (forged, expired, evicted, or minted
+            by another process; answered 404).
         too_large: bodies above ``max_body_size`` (413).
         malformed: bodies that are not a JSON object with a status (400).
         mismatched: notices naming another run than the one their launch was bound to (409,
@@ -30,6 +30,8 @@ class ReceiverStats:
         launches: launches currently known.
         queued_for_handlers: notices waiting for a handler task.
         expired: launches forgotten because their ``launch_ttl`` or ``finished_retention`` ran out.
+        evicted: launches forgotten early because ``max_launches`` were kept (finished ones
+            first, then the oldest still waiting for a final notice).
     """
 
     received: int
@@ -45,6 +47,7 @@ class ReceiverStats:
     launches: int
     queued_for_handlers: int
     expired: int
+    evicted: int
 
 
 class ReceiverCounters(Counters):
@@ -53,6 +56,7 @@ class ReceiverCounters(Counters):
     __slots__ = (
         "accepted",
         "duplicates",
+        "evicted",
         "expired",
         "handler_errors",
         "malformed",
@@ -65,6 +69,7 @@ class ReceiverCounters(Counters):
     )
     accepted: int
     duplicates: int
+    evicted: int
     expired: int
     handler_errors: int
     malformed: int

@@ -44,6 +44,15 @@ def test_a_launch_bound_to_its_run_takes_under_600_bytes() -> None:
     assert bytes_per_launch(receiver, bound=True) < 600
 
 
+def test_a_receiver_never_holds_more_than_max_launches() -> None:
+    receiver = CallbackReceiver(public_url="https://example.com/coreclaw", max_launches=1_000)
+    for _ in range(5_000):
+        receiver.mint()
+
+    assert receiver.stats.launches == 1_000
+    assert receiver.stats.evicted == 4_000
+
+
 def test_a_mass_expiry_is_spread_over_later_mints_in_bounded_steps() -> None:
     receiver = CallbackReceiver(public_url="https://example.com/coreclaw", launch_ttl=0.05)
     for _ in range(10_000):

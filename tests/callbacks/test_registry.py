@@ -1,9 +1,10 @@
-"""Launches in the registry: tokens, expiry in time, and lookups by run."""
+"""Launches in the registry: tokens, expiry in time, eviction in number, and lookups by run."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -11,10 +12,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from coreclaw_async import CallbackReceiver
+from coreclaw_async import CallbackReceiver, InvalidParameterError
 from coreclaw_async._constants import CALLBACK_PRUNE_BUDGET
 
 RUNS = ["01KZDQ89G8PTTWG5Z703BG7D1A", "01KZDQ89G8PTTWG5Z703BG7D1B", "01KZDQ89G8PTTWG5Z703BG7D1C"]
+MORE = ["01KZDQ89G8PTTWG5Z703BG7D1D", "01KZDQ89G8PTTWG5Z703BG7D1E"]
 
 
 @pytest.fixture
@@ -122,3 +124,51 @@ def test_expired_launches_are_forgotten_a_bounded_number_per_mint_oldest_first()
     receiver.mint()
     assert receiver.stats.expired == len(old)
     assert receiver.stats.launches == 3
+
+
+# -- eviction ----------------------------------------------------------------------------------
+
+
+async def test_when_full_finished_launches_are_evicted_first_then_the_oldest_waiting_one(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with CallbackReceiver(max_launches=3).serve() as receiver:
+        oldest, middle, finished = (receiver.mint() for _ in range(3))
+        for launch, slug in zip((oldest, middle, finished), RUNS, strict=True):
+            launch.bind(slug)
+        assert await post(http, finished.callback_url, RUNS[2], "succeeded") == 200
+        with caplog.at_level(logging.WARNING, logger="coreclaw_async"):
+            fourth = receiver.mint()  # evicts the finished one, though it is not the oldest
+            fifth = receiver.mint()  # evicts the oldest still waiting for its final notice
+        answers = [
+            await post(http, launch.callback_url, slug)
+            for launch, slug in zip((oldest, middle, finished, fourth, fifth), [*RUNS, *MORE], strict=True)
+        ]
+
+        assert answers == [404, 200, 404, 200, 200]
+        assert receiver.stats.evicted == 2
+        assert receiver.stats.launches == 3
+        assert receiver.launch_for(RUNS[0]) is None
+        assert receiver.final_notice(RUNS[2]) is None
+        full = [r.getMessage() for r in caplog.records if "receiver is full" in r.getMessage()]
+        assert len(full) == 1  # only the launch that was still waiting is worth a warning
+        assert "1 launch(es) still waiting" in full[0]
+        assert "max_launches=3" in full[0]
+
+
+def test_a_burst_of_evictions_logs_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+    receiver = CallbackReceiver(public_url="https://example.com/coreclaw", max_launches=2)
+
+    with caplog.at_level(logging.WARNING, logger="coreclaw_async"):
+        launches = [receiver.mint() for _ in range(50)]
+
+    assert receiver.stats.evicted == 48
+    assert receiver.stats.launches == 2
+    assert [receiver.launch_for_url(launch.callback_url) for launch in launches[-2:]] == launches[-2:]
+    assert len([r for r in caplog.records if "receiver is full" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, True])
+def test_max_launches_must_be_a_positive_integer(value: object) -> None:
+    with pytest.raises(InvalidParameterError, match="max_launches"):
+        CallbackReceiver(max_launches=value)  # type: ignore[arg-type]
