@@ -6,6 +6,10 @@ looked up by its token, read within the size limit, parsed leniently, recorded, 
 handed to the receiver to wake waiters and queue for handlers. Answers are small JSON
 objects ``{"ok": ..., "result": ...}``: 200 accepted or duplicate, 400 malformed, 404
 unknown token, 409 another run, 413 too large, 429 too many notices, 503 closed.
+
+A notice to an unknown token is answered 404 and counted, and a WARNING (at most one per
+``CALLBACK_WARNING_INTERVAL``, with the count since the last one) says what to check:
+notices sent to the wrong process are otherwise invisible. The token is never logged.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .._constants import CALLBACK_READ_CHUNK
+from .._constants import CALLBACK_READ_CHUNK, CALLBACK_WARNING_INTERVAL
 from ..errors import InvalidCallbackError
 from ..models.callbacks import RunCallback
 from ._launch import Launch, Verdict
-from ._log import logger, shown
+from ._log import RateLimitedWarning, logger, shown
 from ._registry import LaunchRegistry
 from ._stats import ReceiverCounters
 
@@ -46,9 +50,10 @@ class CallbackEndpoint:
         max_body: larger bodies are answered 413 without being parsed.
         is_closed: whether the receiver is closed (answer 503).
         deliver: called with each accepted notice and its launch, after recording.
+        public_url: the receiver's ``public_url`` (named in the unknown-token warning).
     """
 
-    __slots__ = ("_counters", "_deliver", "_is_closed", "_max_body", "_registry")
+    __slots__ = ("_counters", "_deliver", "_is_closed", "_max_body", "_public_url", "_registry", "_unknown")
 
     def __init__(
         self,
@@ -58,12 +63,15 @@ class CallbackEndpoint:
         max_body: int,
         is_closed: Callable[[], bool],
         deliver: Callable[[Launch, RunCallback], None],
+        public_url: Callable[[], str | None],
     ) -> None:
         self._registry = registry
         self._counters = counters
         self._max_body = max_body
         self._is_closed = is_closed
         self._deliver = deliver
+        self._public_url = public_url
+        self._unknown = RateLimitedWarning(CALLBACK_WARNING_INTERVAL)
 
     def routes(self, prefix: str = "") -> list[web.RouteDef]:
         """The route, ``POST <prefix>/{token}``."""
@@ -115,8 +123,22 @@ class CallbackEndpoint:
         return _answer(_STATUS[verdict], verdict.value)
 
     def _refuse_unknown(self, request: web.Request) -> web.Response:
-        self._counters.unknown_token += 1
-        logger.debug("callback to an unknown token refused (from %s)", request.remote)
+        counters = self._counters
+        counters.unknown_token += 1
+        # The path without its last segment (the token, a secret when it is valid).
+        prefix = request.path.rpartition("/")[0] + "/"
+        self._unknown.note(
+            "callback receiver refused %d notice(s) to unknown tokens since the last such warning "
+            "(latest on %s..., from %s; public_url is %s; %d launch(es) expired and %d evicted so far). "
+            "Check that notices reach the process that minted their URLs (each process needs its own "
+            "public_url), that public_url matches where the receiver is mounted, and that launch_ttl "
+            "and max_launches cover your runs.",
+            shown(prefix),
+            request.remote,
+            self._public_url(),
+            counters.expired,
+            counters.evicted,
+        )
         return _answer(404, "unknown")
 
     async def _read_body(self, request: web.Request) -> bytes | None:

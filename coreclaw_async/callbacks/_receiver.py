@@ -122,6 +122,7 @@ class CallbackReceiver:
             max_body=max_body,
             is_closed=lambda: self._closed,
             deliver=self._deliver,
+            public_url=lambda: self._public_url,
         )
         self._server = StandaloneServer(self.routes)
         self._app = web.Application()
