@@ -49,11 +49,16 @@ class Waiting:
         """Call ``listener(slug)`` on each final notice of these runs (at once for those that
         already have one); return the function that unsubscribes (idempotent)."""
         slugs = list(dict.fromkeys(run_slugs))
-        for slug in slugs:
-            self._listeners.setdefault(slug, []).append(listener)
+        unsubscribe = self._listen(slugs, listener)
         for slug in slugs:
             if self._registry.final_notice(slug) is not None:
                 listener(slug)
+        return unsubscribe
+
+    def _listen(self, slugs: list[str], listener: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``listener(slug)`` on each final notice of these runs from now on."""
+        for slug in slugs:
+            self._listeners.setdefault(slug, []).append(listener)
 
         def unsubscribe() -> None:
             for slug in slugs:
@@ -146,9 +151,11 @@ class Waiting:
         if isinstance(run, Launch):
             self._launch_waiters.setdefault(run, []).append(future)
             if run.run_slug is not None:
-                unsubscribe = self.subscribe([run.run_slug], wake)
+                unsubscribe = self._listen([run.run_slug], wake)
         else:
-            unsubscribe = self.subscribe([run], wake)
+            # Only notices from now on: callers checked the ones already there, and waking at
+            # once for those would turn next_final's gap into a busy loop after an early notice.
+            unsubscribe = self._listen([run], wake)
         try:
             await asyncio.wait((future,), timeout=timeout)
         finally:
