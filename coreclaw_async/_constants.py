@@ -102,9 +102,17 @@ WAIT_JITTER = 0.2
 # this long to report, so the WaitTimeoutError carries the last record or failure seen.
 WAIT_SETTLE = 1.0
 
+# runs.wait_many polls with this many tasks, whatever the number of runs.
+DEFAULT_WAIT_MANY_POLLERS = 8
+
 # A run showing status 5 (aborting) is polled this much longer, then returned as it is:
 # v1 has no separate "aborted" value and a run may stay "aborting" indefinitely.
 DEFAULT_ABORT_GRACE = 30.0
+
+# -- fan-out ----------------------------------------------------------------------------
+
+# How many task slugs a log line about a stopped batch's in-flight starts names before "...".
+LOGGED_SLUGS = 10
 
 # -- exports and downloads --------------------------------------------------------------
 
@@ -136,13 +144,21 @@ SYNC_RESULT_MAX_PAGE_SIZE = 1000
 # `/api/store` returns this many Workers unless asked otherwise.
 DEFAULT_STORE_LIMIT = 10
 
-# -- run callbacks (spec section 4) -----------------------------------------------------
+# -- run callbacks ----------------------------------------------------------------------
 
 # A notice is a few hundred bytes; anything above this is refused with 413 before parsing.
 DEFAULT_CALLBACK_MAX_BODY = 64 * 1024
 
-# Random bytes in a launch's URL token (secrets.token_urlsafe): 192 bits, unguessable.
+# Body bytes read at a time while enforcing that limit: a whole notice fits in one read.
+CALLBACK_READ_CHUNK = 16 * 1024
+
+# Random bytes in the secret part of a launch's URL token: 192 bits, unguessable.
 CALLBACK_TOKEN_BYTES = 24
+
+# Distinct statuses one launch may record. A run sends a handful (running, aborting, a final
+# one); past this, notices to the token are refused (429) so a leaked token cannot make the
+# receiver store or queue without limit.
+MAX_NOTICES_PER_LAUNCH = 16
 
 # Tasks running the receiver's handlers; a run's notices always go to the same one, in order.
 DEFAULT_CALLBACK_HANDLER_TASKS = 8
@@ -154,17 +170,26 @@ DEFAULT_LAUNCH_TTL = 48 * 3600.0
 # A launch that saw its final notice is kept this long, so late duplicates still get 2xx.
 DEFAULT_FINISHED_LAUNCH_RETENTION = 3600.0
 
-# Expired launches are looked for at most this often (on mint and on notices).
-CALLBACK_PRUNE_INTERVAL = 30.0
+# Launches kept at most (finished ones are evicted first, then the oldest unfinished): about
+# 31 MB bare and 120 MB with a notice each (0.3 / 1.2 KB a launch), for 100,000 runs in flight.
+DEFAULT_MAX_LAUNCHES = 100_000
+
+# Expired launches forgotten per mint or notice, from the oldest end: a bounded step that
+# still outpaces expiry, since each mint adds one launch to forget later.
+CALLBACK_PRUNE_BUDGET = 32
+
+# A receiver repeats a warning (notices to unknown tokens, launches evicted when full) at
+# most this often, with the count since the last one, so a flood costs one line a minute.
+CALLBACK_WARNING_INTERVAL = 60.0
+
+# Longest sender-supplied text copied into a log line.
+CALLBACK_LOGGED_CHARS = 64
 
 # receiver.close() lets queued handlers finish for this long, then cancels them.
 DEFAULT_RECEIVER_CLOSE_TIMEOUT = 5.0
 
-# How many task slugs a log line about a stopped batch's in-flight starts names before "...".
-LOGGED_SLUGS = 10
-
-# runs.wait_many polls with this many tasks, whatever the number of runs.
-DEFAULT_WAIT_MANY_POLLERS = 8
+# A standalone receiver's server gives open connections this long to finish when it stops.
+CALLBACK_SERVER_SHUTDOWN_TIMEOUT = 1.0
 
 # -- command line -----------------------------------------------------------------------
 

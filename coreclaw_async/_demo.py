@@ -183,7 +183,7 @@ async def run_demo(
                 taken_at: list[float] = []
 
                 async def items() -> AsyncIterator[str]:
-                    # run_many pulls the next item when a launcher task is free: that is when its start begins.
+                    # run_many pulls the next item when a launcher task is free: its start begins then.
                     for i in range(runs):
                         taken_at.append(time.perf_counter())
                         yield slugs[i % len(slugs)]

@@ -1,4 +1,4 @@
-"""Model of a run callback notice: the JSON CoreClaw POSTs to a run's ``callback_url`` (spec section 4).
+"""Model of a run callback notice: the JSON CoreClaw POSTs to a run's ``callback_url`` when it changes state.
 
 Parsed by hand, not through the converter: the payload has no stable contract (``run_slug``
 vs legacy ``run_id``, status strings vs the v1 integers, unknown timestamp units), so every
@@ -94,7 +94,7 @@ def _epoch(value: int | float | None) -> datetime | None:
 
 @attrs.frozen(kw_only=True)
 class RunCallback:
-    """One callback notice about a run, as received (spec section 4).
+    """One callback notice about a run, as received.
 
     Attributes:
         run_slug: the run, from the body's ``run_slug`` or, for the legacy shape, from the
