@@ -320,18 +320,6 @@ class CallbackReceiver:
         """The first final notice received for ``run_slug``, if any (no waiting)."""
         return self._registry.final_notice(run_slug)
 
-    # Private shims, called by resources/runs.py and _wait_many.py until they use the
-    # public subscribe() and confirm_final(); remove them then.
-
-    def _subscribe(self, run_slugs: Iterable[str], listener: Callable[[str], None]) -> Callable[[], None]:
-        return self._waiting.subscribe(list(run_slugs), listener)
-
-    def _confirmed(self, run_slug: str) -> None:
-        self._registry.confirm_final(run_slug)
-
-    async def _next_final(self, run_slug: str, seen: int, timeout: float) -> int:
-        return await self._waiting.next_final(run_slug, seen, timeout)
-
     # -- handlers -----------------------------------------------------------------------
 
     def on_callback(self, handler: _H) -> _H:

@@ -30,7 +30,7 @@ class Waiting:
     """Who waits for which run's final notice, and waking them.
 
     Subscribers (``subscribe``) are plain callables called on each final notice of their
-    runs; waiters (``wait``, ``next_final``) await futures woken by those notices and by
+    runs; waiters (``wait``) await futures woken by those notices and by
     ``close``.
     """
 
@@ -84,7 +84,7 @@ class Waiting:
             _wake(future)
 
     def close(self) -> None:
-        """End every wait: ``wait`` raises ``ReceiverClosedError``, ``next_final`` sleeps its gap out."""
+        """End every wait: ``wait`` raises ``ReceiverClosedError``."""
         self._closed = True
         for future in tuple(self._all):
             _wake(future)
@@ -114,32 +114,6 @@ class Waiting:
                 raise WaitTimeoutError(f"No final callback for run {name} within {timeout:g} s")
             await self._until_woken(run, remaining)
 
-    def final_count(self, run_slug: str) -> int:
-        """How many distinct final notices ``run_slug`` has (a forged one may precede the real one)."""
-        launch = self._registry.for_run(run_slug)
-        if launch is None:
-            return 0
-        return sum(1 for n in launch.notices if n.is_final and n.run_slug == run_slug)
-
-    async def next_final(self, run_slug: str, seen: int, timeout: float) -> int:
-        """Sleep up to ``timeout`` seconds, less if a final notice beyond the ``seen`` first ones
-        arrives for ``run_slug``; return how many have arrived. Once closed, just sleeps, so a
-        polling loop carries on at its own pace.
-        """
-        count = self.final_count(run_slug)
-        if count > seen:
-            return count
-        loop = asyncio.get_running_loop()
-        until = loop.time() + timeout
-        if not self._closed:
-            await self._until_woken(run_slug, timeout)
-            count = self.final_count(run_slug)
-            if count > seen or not self._closed:
-                return count
-        # Closed (before or while sleeping): no notice will come, sleep the gap out.
-        await asyncio.sleep(max(0.0, until - loop.time()))
-        return count
-
     async def _until_woken(self, run: str | Launch, timeout: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -153,8 +127,7 @@ class Waiting:
             if run.run_slug is not None:
                 unsubscribe = self._listen([run.run_slug], wake)
         else:
-            # Only notices from now on: callers checked the ones already there, and waking at
-            # once for those would turn next_final's gap into a busy loop after an early notice.
+            # Only notices from now on: the caller checked the ones already there.
             unsubscribe = self._listen([run], wake)
         try:
             await asyncio.wait((future,), timeout=timeout)

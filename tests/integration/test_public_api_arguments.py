@@ -283,6 +283,7 @@ receiver_arguments = st.fixed_dictionaries(
         "handler_tasks": arg(st.just(2)),
         "launch_ttl": arg(st.just(60.0)),
         "finished_retention": arg(st.just(60.0)),
+        "max_launches": arg(st.just(1000)),
     },
 )
 
