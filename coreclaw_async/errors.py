@@ -34,6 +34,7 @@ __all__ = [
     "NotFoundError",
     "Outcome",
     "RateLimitError",
+    "ReceiverAddressError",
     "ReceiverClosedError",
     "RequestRejectedError",
     "ResponseDecodeError",
@@ -353,6 +354,16 @@ class InvalidCallbackError(CoreClawError, ValueError):
 
     Raised by ``RunCallback.parse``; the callback receiver answers such notices with HTTP 400.
     """
+
+    outcome: Outcome = "not_sent"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=0)
+
+
+class ReceiverAddressError(CoreClawError, OSError):
+    """``CallbackReceiver.start`` could not listen on the address (in use, not local, not
+    resolvable). Also an ``OSError``; ``__cause__`` is the socket's own error."""
 
     outcome: Outcome = "not_sent"
 

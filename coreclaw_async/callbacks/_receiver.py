@@ -25,8 +25,8 @@ from .._constants import (
     DEFAULT_RECEIVER_CLOSE_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from .._validation import require_callback_url, require_int, require_number, require_slug
-from ..errors import InvalidParameterError, ReceiverClosedError
+from .._validation import require_callback_url, require_int, require_number, require_slug, require_text
+from ..errors import InvalidParameterError, ReceiverAddressError, ReceiverClosedError
 from ..models.callbacks import RunCallback
 from ._dispatch import CallbackHandler, HandlerDispatch
 from ._endpoint import CallbackEndpoint
@@ -150,7 +150,16 @@ class CallbackReceiver:
         Example::
 
             app.add_routes(receiver.routes("/hooks/coreclaw"))
+
+        Raises:
+            InvalidParameterError: ``prefix`` is not empty or a path starting with ``/`` (no
+                white space, no ``{`` or ``}``).
         """
+        require_text("prefix", prefix, allow_empty=True)
+        if prefix and (
+            not prefix.startswith("/") or any(c in prefix for c in " {}") or prefix != prefix.strip()
+        ):
+            raise InvalidParameterError("prefix", f"must be a path starting with '/', got {prefix!r:.80}")
         return self._endpoint.routes(prefix)
 
     async def cleanup_ctx(self, app: web.Application) -> AsyncIterator[None]:
@@ -178,13 +187,19 @@ class CallbackReceiver:
 
         Raises:
             ReceiverClosedError: the receiver was closed. CoreClawError: already serving.
-            OSError: the address cannot be bound.
+            InvalidParameterError: ``host`` is not text or ``port`` not an int in 0-65535.
+            ReceiverAddressError (also an ``OSError``): the address cannot be bound.
         """
+        require_text("host", host, allow_empty=True)
+        require_int("port", port, minimum=0, maximum=65535)
         if self._closed:
             raise ReceiverClosedError()
         if port == 0 and self._public_url_is_bound and self._server.port is not None:
             port = self._server.port
-        bound = await self._server.start(host, port)
+        try:
+            bound = await self._server.start(host, port)
+        except OSError as exc:
+            raise ReceiverAddressError(f"Cannot serve callbacks on {host!r} port {port}: {exc}") from exc
         self._dispatch.resume()
         # A wildcard bind has no address to give out; loopback is the one that surely works.
         local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
@@ -211,7 +226,11 @@ class CallbackReceiver:
         Concurrent calls all wait for the same shutdown. If the caller is cancelled, the
         shutdown still completes in the background. Called from one of your handlers, it
         returns at once and the shutdown proceeds without waiting for that handler.
+
+        Raises:
+            InvalidParameterError: ``timeout`` is not a finite number of seconds at or above 0.
         """
+        require_number("timeout", timeout, minimum=0)
         loop = asyncio.get_running_loop()
         task = self._close_task
         if task is None or (task.get_loop() is not loop and (not task.done() or task.cancelled())):
@@ -256,7 +275,8 @@ class CallbackReceiver:
 
         Raises:
             ReceiverClosedError: the receiver was closed.
-            InvalidParameterError: no ``public_url`` yet (pass one, or :meth:`start` first).
+            InvalidParameterError: no ``public_url`` yet (pass one, or :meth:`start` first), or
+                ``label`` is not text.
 
         Example::
 
@@ -264,6 +284,8 @@ class CallbackReceiver:
             started = await client.workers.run(worker, input=..., callback_url=launch.callback_url)
             launch.bind(started.run_slug)
         """
+        if label is not None:
+            require_text("label", label, allow_empty=True)
         if self._closed:
             raise ReceiverClosedError()
         if self._public_url is None:

@@ -62,6 +62,9 @@ class Fault(str, enum.Enum):
     """HTTP 200 with JSON that is not an envelope (``{"ok": true}``); nothing created."""
     EMPTY_BODY = "empty_body"
     """HTTP 200 with an empty body (``Content-Length: 0``); nothing created."""
+    SLUG_ONLY = "slug_only"
+    """The endpoint runs, then its success answer keeps only ``run_slug`` (the one success body
+    CoreClaw's v1 document shows for ``scraper/run``, synchronous runs included)."""
 
 
 AFTER_FAULTS = frozenset(
@@ -70,6 +73,7 @@ AFTER_FAULTS = frozenset(
         Fault.DROP_AFTER_CREATE,
         Fault.CONTROL_CHARS,
         Fault.TRUNCATED,
+        Fault.SLUG_ONLY,
     }
 )
 

@@ -407,6 +407,9 @@ class Dispatcher:
             response = dialect.error_response(dialect.fault_codes[fault])
         elif fault is Fault.CONTROL_CHARS:
             response = json_response(200, wire.with_control_chars(dialect.ok_body(data)))
+        elif fault is Fault.SLUG_ONLY:
+            run_slug = wire.loads(data).get("run_slug") if data else None
+            response = json_response(200, dialect.ok_body(wire.dumps({"run_slug": run_slug})))
         else:  # Fault.TRUNCATED
             full = dialect.ok_body(data)
             response = json_response(200, full[: len(full) // 2])

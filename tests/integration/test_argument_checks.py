@@ -19,6 +19,8 @@ from coreclaw_async import (
     InvalidParameterError,
     TaskRunRequest,
 )
+from coreclaw_async.callbacks import CallbackReceiver
+from coreclaw_async.errors import ReceiverAddressError
 from coreclaw_async.testing import FakeCoreClaw
 
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
@@ -218,3 +220,43 @@ async def test_a_closed_client_is_a_not_sent_client_state_error(fake: FakeCoreCl
         await client.account.info()
 
     _assert_not_sent(caught.value, fake)
+
+
+# -- the callback receiver ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value"), [("port", -1), ("port", 70000), ("port", "8080"), ("host", 5)])
+async def test_a_receiver_refuses_a_bad_address_before_binding(field: str, value: Any) -> None:
+    kwargs: dict[str, Any] = {"host": "127.0.0.1", "port": 0, field: value}
+    async with CallbackReceiver() as receiver:
+        with pytest.raises(InvalidParameterError) as caught:
+            await receiver.start(**kwargs)
+
+    assert caught.value.field == field
+
+
+async def test_a_receiver_port_in_use_is_a_typed_error_that_is_also_an_os_error() -> None:
+    async with CallbackReceiver().serve() as first, CallbackReceiver() as second:
+        port = int(str(first.public_url).rsplit(":", 1)[1])
+        with pytest.raises(ReceiverAddressError) as caught:
+            await second.start("127.0.0.1", port)
+
+    assert isinstance(caught.value, OSError)
+    assert isinstance(caught.value, CoreClawError)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+@pytest.mark.parametrize("prefix", ["hooks", "/a b", "/{token}", 5, "/\ud800"])
+def test_a_receiver_route_prefix_must_be_a_plain_path(prefix: Any) -> None:
+    with pytest.raises(InvalidParameterError):
+        CallbackReceiver().routes(prefix)
+
+
+@pytest.mark.parametrize("label", [5, b"x", "\ud800", "a\nb"])
+def test_a_launch_label_must_be_text(label: Any) -> None:
+    receiver = CallbackReceiver(public_url="https://example.com/coreclaw")
+
+    with pytest.raises(InvalidParameterError) as caught:
+        receiver.mint(label=label)
+
+    assert caught.value.field == "label"

@@ -9,6 +9,7 @@ the server. This is the README's promise: everything raised derives from ``CoreC
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -288,19 +289,41 @@ receiver_arguments = st.fixed_dictionaries(
 )
 
 
+# Hosts: only loopback or values that cannot be bound at all (text like "" would mean every
+# interface, which tests never bind).
+hosts = st.one_of(
+    st.just("127.0.0.1"),
+    hostile.filter(lambda v: not isinstance(v, str)),
+    st.sampled_from(["\ud800", "256.1.1.1", "no-such-host.invalid", "x\r\ny"]),
+)
+
+
 @settings(max_examples=200, deadline=None, database=None)
-@given(kwargs=receiver_arguments, label=arg(st.just("nightly")), timeout=arg(st.just(0.01)))
+@given(
+    kwargs=receiver_arguments,
+    label=arg(st.just("nightly")),
+    timeout=arg(st.just(0.01)),
+    prefix=arg(st.just("/hooks")),
+    host=hosts,
+    port=arg(st.just(0)),
+    close_timeout=arg(st.just(1.0)),
+)
 async def test_a_callback_receiver_either_works_or_raises_a_coreclaw_error(
-    kwargs: dict[str, Any], label: Any, timeout: Any
+    kwargs: dict[str, Any], label: Any, timeout: Any, prefix: Any, host: Any, port: Any, close_timeout: Any
 ) -> None:
     try:
         receiver = CallbackReceiver(**kwargs)
     except CoreClawError:
         return
+    with contextlib.suppress(CoreClawError):
+        receiver.routes(prefix)
+    if isinstance(port, int) and not isinstance(port, bool) and port != 0:
+        port = 0  # a fixed port could be taken on a shared machine; 0 asks for a free one
+    with contextlib.suppress(CoreClawError):
+        await receiver.start(host, port)
+    with contextlib.suppress(CoreClawError):
+        await receiver.wait(receiver.mint(label=label), timeout=timeout)
     try:
-        launch = receiver.mint(label=label)
-        await receiver.wait(launch, timeout=timeout)
+        await receiver.close(timeout=close_timeout)
     except CoreClawError:
-        pass
-    finally:
         await receiver.close()

@@ -108,6 +108,18 @@ async def test_sync_worker_run_that_outlasts_the_server_wait_reports_running() -
         assert (await client.runs.get(result.run_slug)).status is RunStatus.RUNNING
 
 
+async def test_a_sync_answer_with_only_the_run_slug_is_not_finished_and_the_run_can_be_waited_for() -> None:
+    async with serving(run_schedule=(0.0, 0.2)) as (fake, client):
+        fake.inject(Fault.SLUG_ONLY, path="/api/v1/scraper/run")
+
+        result = await client.workers.run(WORKER, input=MAPS_INPUT, is_async=False)
+
+        assert not result.is_finished  # nothing in the answer says the run ended
+        assert result.run_slug == fake.runs[0].slug
+        final = await client.runs.wait(result.run_slug, poll_interval=0.05, timeout=10)
+        assert final.is_final
+
+
 async def test_run_moves_from_ready_to_running_to_succeeded() -> None:
     async with serving(run_schedule=(0.15, 0.15), rows_per_run=10) as (_, client):
         slug = await start_run(client)
