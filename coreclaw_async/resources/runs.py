@@ -62,12 +62,16 @@ def _status_filter(status: RunStatus | int | None) -> int | None:
     )
 
 
-def _export_args(run_slug: str, format: str, filter_keys: Iterable[str]) -> ExportRequest:
+def _export_args(run_slug: str, format: str, filter_keys: Iterable[str] | None) -> ExportRequest:
     require_slug("run_slug", run_slug)
     if not isinstance(format, str) or format.strip().lower() not in EXPORT_FORMATS:
         raise InvalidParameterError("format", f"must be one of {', '.join(EXPORT_FORMATS)}, got {format!r}")
-    if isinstance(filter_keys, (str, bytes)):
-        raise InvalidParameterError("filter_keys", "must be a sequence of column keys, not a single string")
+    if filter_keys is None:
+        filter_keys = ()  # None: every column, as the empty list means on the wire
+    if isinstance(filter_keys, (str, bytes)) or not isinstance(filter_keys, Iterable):
+        raise InvalidParameterError(
+            "filter_keys", f"must be a sequence of column keys, got {type(filter_keys).__name__}"
+        )
     keys = tuple(filter_keys)
     for key in keys:
         require_slug("filter_keys", key)
