@@ -34,19 +34,21 @@ class _TaskLauncher:
 
     def __init__(
         self,
-        tasks: AsyncTasks,
+        manager: SessionManager,
         *,
+        default_url: str | None,
         callback_url: str | None,
         timeout: float | None,
         max_retries: int | None,
     ) -> None:
         if callback_url is not None:
             require_callback_url("callback_url", callback_url)
-        self._manager: SessionManager = tasks._manager
-        self._op = tasks._ops.task_run
-        # The per-call URL, else the client's; both checked once, here, not per item.
-        self._default_url = callback_url or tasks._callback_url
-        self._needs_url = tasks._dialect.requires_callback("task_run")
+        self._manager = manager
+        self._op = manager.dialect.ops.task_run
+        # The per-call URL, else the client's (checked when the client was built); both
+        # checked once, here, not per item.
+        self._default_url = callback_url or default_url
+        self._needs_url = manager.dialect.requires_callback("task_run")
         self._timeout = require_optional_timeout("timeout", timeout)
         self._max_retries = _optional_count("max_retries", max_retries, minimum=0)
 
@@ -104,13 +106,15 @@ class _ReceiverLauncher(_TaskLauncher):
 
     def __init__(
         self,
-        tasks: AsyncTasks,
+        manager: SessionManager,
         receiver: CallbackReceiver,
         *,
         timeout: float | None,
         max_retries: int | None,
     ) -> None:
-        super().__init__(tasks, callback_url=None, timeout=timeout, max_retries=max_retries)
+        super().__init__(
+            manager, default_url=None, callback_url=None, timeout=timeout, max_retries=max_retries
+        )
         self._receiver = receiver
         # Launches minted by prepare() and not yet taken by start(), by callback URL.
         self._launches: dict[str, Launch] = {}
@@ -165,7 +169,9 @@ class AsyncTasks(Resource):
             require_callback_url("callback_url", callback_url)
         super().__init__(manager, callback_url=callback_url)
         # The launcher of calls that override nothing: built once, not per call.
-        self._plain = _TaskLauncher(self, callback_url=None, timeout=None, max_retries=None)
+        self._plain = _TaskLauncher(
+            manager, default_url=callback_url, callback_url=None, timeout=None, max_retries=None
+        )
 
     def _launcher(
         self,
@@ -178,14 +184,20 @@ class AsyncTasks(Resource):
         if callback is None:
             if callback_url is None and timeout is None and max_retries is None:
                 return self._plain
-            return _TaskLauncher(self, callback_url=callback_url, timeout=timeout, max_retries=max_retries)
+            return _TaskLauncher(
+                self._manager,
+                default_url=self._callback_url,
+                callback_url=callback_url,
+                timeout=timeout,
+                max_retries=max_retries,
+            )
         if not isinstance(callback, CallbackReceiver):
             raise InvalidParameterError(
                 "callback", f"must be a CallbackReceiver, got {type(callback).__name__}"
             )
         if callback_url is not None:
             raise InvalidParameterError("callback", "pass either callback= or callback_url=, not both")
-        return _ReceiverLauncher(self, callback, timeout=timeout, max_retries=max_retries)
+        return _ReceiverLauncher(self._manager, callback, timeout=timeout, max_retries=max_retries)
 
     def prepare(self, task: str | TaskRunRequest, *, callback_url: str | None = None) -> TaskRunRequest:
         """Validate ``task`` and fill in the callback URL, without sending anything.
