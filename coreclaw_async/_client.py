@@ -114,8 +114,11 @@ class AsyncCoreClaw:
             # Typically a key read from a file with its trailing newline; aiohttp would refuse
             # the header later with a bare ValueError.
             require_header_value("api_key", api_key)
-        base_url = require_url("base_url", base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL)
-        callback_url = callback_url or os.environ.get(ENV_CALLBACK_URL) or None
+        if base_url is None:
+            base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        base_url = require_url("base_url", base_url)
+        if callback_url is None:
+            callback_url = os.environ.get(ENV_CALLBACK_URL) or None
         if callback_url is not None:
             require_callback_url("callback_url", callback_url)
         timeout = require_timeout("timeout", timeout)

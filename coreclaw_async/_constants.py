@@ -111,7 +111,8 @@ DEFAULT_ABORT_GRACE = 30.0
 
 # -- fan-out ----------------------------------------------------------------------------
 
-# How many task slugs a log line about a stopped batch's in-flight starts names before "...".
+# How many slugs a log line or error message names before it says "..." (a stopped batch's
+# in-flight starts, the runs a wait gave up on).
 LOGGED_SLUGS = 10
 
 # -- exports and downloads --------------------------------------------------------------

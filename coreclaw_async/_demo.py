@@ -25,9 +25,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ._client import AsyncCoreClaw
+from ._constants import CLI_DEMO_LATENCY, CLI_DEMO_MAX_CONNECTIONS, CLI_DEMO_RUNS
 from .callbacks import CallbackReceiver
 from .errors import WaitTimeoutError
-from .models.runs import Run
+from .models.runs import Run, RunStatus
 from .testing import FakeCoreClaw, Fault
 
 __all__ = ["run_demo"]
@@ -58,8 +59,6 @@ _POLL_INTERVAL = 2.0
 _WAIT_TIMEOUT = 60.0
 # Late (delayed or duplicated) notices still on their way once every run is final.
 _DRAIN_TIMEOUT = 5.0
-
-_LEDGER_STATUS = {1: "ready", 2: "running", 3: "succeeded", 4: "failed", 5: "aborting"}
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -147,9 +146,9 @@ class _Finishing:
 
 async def run_demo(
     *,
-    runs: int = 1000,
-    max_connections: int = 50,
-    latency: float = 0.005,
+    runs: int = CLI_DEMO_RUNS,
+    max_connections: int = CLI_DEMO_MAX_CONNECTIONS,
+    latency: float = CLI_DEMO_LATENCY,
     chaos: bool = False,
     as_json: bool = False,
 ) -> int:
@@ -220,7 +219,7 @@ async def run_demo(
             # Asked once every notice has landed: a final notice still missing now was lost.
             lost = {slug for slug in finishing.before_notice if receiver.final_notice(slug) is None}
         delivery = fake.callback_stats
-        ledger = Counter(_LEDGER_STATUS.get(run.status, str(run.status)) for run in fake.runs)
+        ledger = Counter(RunStatus.from_code(run.status).name.lower() for run in fake.runs)
 
         latencies.sort()
         every = sorted(finishing.latency.values())

@@ -158,7 +158,7 @@ async def _download_once(
         )
     session = manager.http_session(method="GET", path=path)
     timeout = aiohttp.ClientTimeout(
-        total=remaining, connect=min(manager.pool_timeout, remaining), sock_read=read_timeout
+        total=remaining, connect=min(manager.pool_timeout, remaining * 0.95), sock_read=read_timeout
     )
     headers = {"Accept": "*/*", "User-Agent": manager.user_agent}
     temporary: aiohttp.ClientSession | None = None
@@ -174,7 +174,9 @@ async def _download_once(
     manager.counters.requests += 1
     stage: Stage = "request"
     try:
-        async with session.get(target, headers=headers, timeout=timeout, **extra) as resp:
+        async with session.get(
+            target, headers=headers, timeout=timeout, raise_for_status=False, **extra
+        ) as resp:
             stage = "read"
             if not 200 <= resp.status < 300:
                 raw = await resp.content.read(BODY_EXCERPT_LIMIT)

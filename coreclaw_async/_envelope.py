@@ -147,7 +147,9 @@ def error_from_envelope(
         "body": body_excerpt(raw, secret),
         "details": payload.get("details"),
     }
-    if code in UNKNOWN_OUTCOME_CODES:
+    if code in UNKNOWN_OUTCOME_CODES or (cls is CoreClawAPIError and http_status >= 500):
+        # An internal error, or a code we do not know under a server-error status: the server
+        # may have acted before failing, so for a run start the outcome is open.
         kwargs["outcome"] = "unknown"
     if cls is RateLimitError:
         retry_after = parse_retry_after(headers.get("Retry-After") if headers else None)
@@ -178,6 +180,8 @@ def error_for_status(
     * any other 4xx: ``RequestRejectedError``: something in front of the API (a proxy, the
       HTTP layer) refused the request (too large, URI too long, method not allowed...), so
       it never reached CoreClaw and nothing was created;
+    * 3xx from the API: ``RequestRejectedError`` too (API calls never follow a redirect; the
+      answer says the request belongs elsewhere);
     * 5xx from the file host: ``ServerError``;
     * anything else from the API (a proxy's 502/503/504 page, an empty or truncated body, JSON
       of another shape under 2xx): ``ResponseDecodeError``, outcome unknown, because a proxy
@@ -198,6 +202,14 @@ def error_for_status(
         return AuthenticationError(f"HTTP {http_status} without a CoreClaw envelope", **kwargs)
     if file_host and http_status == 404:
         return NotFoundError("The exported file does not exist (HTTP 404)", **kwargs)
+    if 300 <= http_status < 400 and not file_host:
+        # API calls do not follow redirects: the server sent us elsewhere and did nothing here.
+        location = headers.get("Location") if headers else None
+        return RequestRejectedError(
+            f"The server redirected the request (HTTP {http_status}) to {location!r:.200}; "
+            "point base_url at the final address. Nothing was created",
+            **kwargs,
+        )
     if 400 <= http_status < 500:
         hint = " (the link may have expired: export again)" if file_host and http_status in (401, 403) else ""
         return RequestRejectedError(

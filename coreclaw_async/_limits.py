@@ -219,6 +219,10 @@ def _resolve(fut: asyncio.Future[bool], value: bool) -> None:
         fut.set_result(value)
 
 
+# Backoffs double at most this many times in a row; 2**60 times any base is past every ceiling.
+_MAX_DOUBLINGS = 60
+
+
 class CapacityGate:
     """Where the run starts of one client wait while the plan's concurrent-run limit is full.
 
@@ -251,7 +255,8 @@ class CapacityGate:
 
     def backoff(self) -> float:
         """The wait before the next probe after the current run of refusals (jittered)."""
-        exponent = max(self._refusals_in_row - 1, 0)
+        # The exponent stops growing long before a float would overflow: the ceiling caps it anyway.
+        exponent = min(max(self._refusals_in_row - 1, 0), _MAX_DOUBLINGS)
         ceiling = min(self._ceiling, self._base * 2.0**exponent)
         return ceiling * (0.5 + self._rng.random() / 2)
 
@@ -300,17 +305,21 @@ class CapacityGate:
     def leave(self, held: bool, *, started: bool | None) -> None:
         """Report how a start went: ``True`` a run was created, ``False`` refused with 30003,
         ``None`` anything else (another error, cancellation)."""
-        now = asyncio.get_running_loop().time()
-        if started is False:
-            if held or not self._closed:
-                self._refusals_in_row += 1
-            self._closed = True
-            self._probe_at = max(self._probe_at, now + self.backoff())
-        elif started and held:
-            self._refusals_in_row = 0
-            self._probe_at = now
-        if held:
-            self._pass_on()
+        try:
+            now = asyncio.get_running_loop().time()
+            if started is False:
+                if held or not self._closed:
+                    self._refusals_in_row = min(self._refusals_in_row + 1, _MAX_DOUBLINGS + 1)
+                self._closed = True
+                self._probe_at = max(self._probe_at, now + self.backoff())
+            elif started and held:
+                self._refusals_in_row = 0
+                self._probe_at = now
+        finally:
+            # Whatever happened above, a held probe always moves on: a leaked one would block
+            # every start of the client for good.
+            if held:
+                self._pass_on()
 
     def _pass_on(self) -> None:
         # Hand the probe to the next live waiter; with none left, an open way means an open gate.

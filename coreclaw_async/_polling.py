@@ -10,9 +10,10 @@ read waits for the first gap, since notices cover the runs that end sooner; a no
 hint, so the run is still read before it is reported final, and polling goes on for runs
 whose notice is lost. A run stuck "aborting" is reported as it is after ``abort_grace``.
 
-A read that fails is tried again at the run's next turn; a run that cannot be read (not
-found, a slug of another kind) is given up (``errors``); an authentication failure or an
-unusable client ends the whole wait.
+A read that fails on the way (a connection, a timeout, a server error, a rate limit) is tried
+again at the run's next turn; a run whose read the server refuses (not found, a slug of
+another kind, a proxy refusing the route) is given up (``errors``; ``runs.wait`` raises it);
+an authentication failure or an unusable client ends the whole wait.
 """
 
 from __future__ import annotations
@@ -28,14 +29,20 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from ._background import BackgroundIterator
-from ._constants import LOGGER_NAME, WAIT_BACKOFF_FACTOR, WAIT_FIRST_DELAY, WAIT_JITTER, WAIT_SETTLE
+from ._constants import (
+    LOGGED_SLUGS,
+    LOGGER_NAME,
+    WAIT_BACKOFF_FACTOR,
+    WAIT_FIRST_DELAY,
+    WAIT_JITTER,
+    WAIT_SETTLE,
+)
 from .errors import (
     AuthenticationError,
     ClientStateError,
     CoreClawError,
     InvalidParameterError,
-    InvalidRequestError,
-    NotFoundError,
+    RateLimitError,
     ResponseValidationError,
     WaitTimeoutError,
 )
@@ -44,9 +51,6 @@ from .models.runs import Run, RunStatus
 __all__ = ["Cadence", "FinishedRuns", "PollEngine", "ReadRun", "RunNotices"]
 
 logger = logging.getLogger(LOGGER_NAME)
-
-# How many slugs a timeout message names before it says "...".
-_NAMED_SLUGS = 5
 
 ReadRun = Callable[[str, float], Awaitable[Run]]
 """The "get this run" callable: ``read(run_slug, call_timeout)`` returns the run's record."""
@@ -182,7 +186,10 @@ class PollEngine:
         notices = self._notices
         listening = notices is not None and not notices.closed
         for slug, entry in self.pending.items():
-            self._schedule(slug, now + entry.cadence.first_gap if listening else now)
+            # With a receiver, notices cover the runs that end soon; the first read waits for
+            # the first gap, but always comes well before a short wait's deadline.
+            first = now + min(entry.cadence.first_gap, self._timeout / 2) if listening else now
+            self._schedule(slug, first)
         count = min(self._poller_count, len(self.pending))
         self._pollers = [
             loop.create_task(self._poll_loop(), name=f"coreclaw_async.poller-{number}")
@@ -333,18 +340,19 @@ class PollEngine:
             run = await self._read(slug, budget)
         except (AuthenticationError, ClientStateError, InvalidParameterError) as exc:
             # Every other run would fail the same way.
-            self.fatal = exc
-            self.stopped = True
-            self._signal_output()
-            self._wake_all_pollers()
-            return
-        except (NotFoundError, InvalidRequestError, ResponseValidationError) as exc:
-            logger.warning("run %s cannot be read (%s); not waited for", slug, exc)
-            self.errors[slug] = exc
-            del self.pending[slug]
-            self._signal_output()
+            self._fail(exc)
             return
         except CoreClawError as exc:
+            if (exc.outcome == "rejected" and not isinstance(exc, RateLimitError)) or isinstance(
+                exc, ResponseValidationError
+            ):
+                # The server (or a proxy in front of it) answered and refused: not found, a
+                # slug of another kind, a wrong route. Asking again would get the same answer.
+                logger.warning("run %s cannot be read (%s); not waited for", slug, exc)
+                self.errors[slug] = exc
+                del self.pending[slug]
+                self._signal_output()
+                return
             entry.failure = exc
             logger.info("reading run %s failed (%s); trying again at its next turn", slug, exc)
             # A final notice came during the failed read: try again at once (only once: the
@@ -358,7 +366,12 @@ class PollEngine:
         entry.last = run
         entry.failure = None
         if self._on_poll is not None:
-            self._on_poll(run)
+            try:
+                self._on_poll(run)
+            except Exception as exc:
+                # The caller's callback failed: end the wait with its exception, as raised.
+                self._fail(exc)
+                return
         now = loop.time()
         due = entry.cadence.next_read(run, now, self._rng)
         if due is None:
@@ -366,6 +379,14 @@ class PollEngine:
         else:
             # A final notice came while this read was in flight: read again at once.
             self._schedule(slug, now if entry.recheck else due)
+
+    def _fail(self, exc: BaseException) -> None:
+        """End the whole wait with ``exc`` (raised to the consumer after the runs already final)."""
+        if self.fatal is None:
+            self.fatal = exc
+        self.stopped = True
+        self._signal_output()
+        self._wake_all_pollers()
 
     def _finish(self, slug: str, run: Run) -> None:
         del self.pending[slug]
@@ -396,7 +417,7 @@ class PollEngine:
             )
             error.__cause__ = entry.failure
             return error
-        named = ", ".join(list(pending)[:_NAMED_SLUGS]) + (", ..." if len(pending) > _NAMED_SLUGS else "")
+        named = ", ".join(list(pending)[:LOGGED_SLUGS]) + (", ..." if len(pending) > LOGGED_SLUGS else "")
         return WaitTimeoutError(
             f"{len(pending)} of {self.total} run(s) not final after {self._timeout:g} s: {named}",
             attempts=self.polls,

@@ -125,7 +125,8 @@ class RetryPolicy:
             return min(float(error.retry_after), self.retry_after_max)
         slow_down = isinstance(error, RateLimitError)
         base = self.rate_limit_base if slow_down else self.backoff_base
-        ceiling = min(self.backoff_max, base * 2.0 ** (retry - 1))
+        # Doubling stops at 60: past every ceiling already, and far from a float overflow.
+        ceiling = min(self.backoff_max, base * 2.0 ** min(max(retry - 1, 0), 60))
         if slow_down:
             # Keep at least half the ceiling after "slow down" answers, so retries spread out.
             return ceiling * (0.5 + rng.random() / 2)
@@ -143,8 +144,9 @@ def _retry_reason(error: CoreClawError) -> str:
 
 
 Attempt = Callable[[float, int], Awaitable[T]]
-"""One try of a call: given the call's deadline (a ``loop.time()`` value) and the attempt
-number (1-based), return the result or raise a ``CoreClawError``."""
+"""One try of a call: given the call's deadline (a ``loop.time()`` value) and which try this is
+counting retries only (1 for the first; capacity waits do not count), return the result or
+raise a ``CoreClawError``."""
 
 
 class Retrier:
@@ -174,14 +176,18 @@ class Retrier:
         max_retries: int | None,
         request: Any = None,
         gated: bool = True,
+        hold_probe: bool = True,
         may_retry: Callable[[CoreClawError], bool] | None = None,
     ) -> T:
         """Make attempts until one succeeds, a failure may not be retried, or the deadline passes.
 
         ``gated`` calls went through the client-wide gate, so a rate-limit answer's wait is
-        the shared cooldown that the next attempt serves there. ``may_retry`` can veto a
-        retry the policy allows (a download that already wrote bytes). A run start whose
-        outcome stays unknown raises ``RunStartUnknownError`` (built here and nowhere else).
+        the shared cooldown that the next attempt serves there. ``hold_probe=False`` lets a run
+        start wait for its turn at the plan-capacity gate without holding the others back
+        while it is answered (a synchronous run is answered only when it ends). ``may_retry``
+        can veto a retry the policy allows (a download that already wrote bytes). A run start
+        whose outcome stays unknown raises ``RunStartUnknownError`` (from
+        ``RunStartUnknownError.build``, like every such error).
         """
         policy = self.policy
         counters = self.counters
@@ -197,52 +203,65 @@ class Retrier:
             attempt_no += 1
             held = False
             started: bool | None = None
+            failure: CoreClawError | None = None
             try:
                 if capacity is not None:
                     held = await capacity.enter(deadline)
-                result = await attempt(deadline, attempt_no)
+                    if held and not hold_probe:
+                        capacity.leave(held, started=None)  # its turn came; let the next one go
+                        held = False
+                result = await attempt(deadline, retries + 1)
                 started = True
             except GateTimeout:
                 counters.failed += 1
                 raise self._capacity_timeout(last_refusal, method, path, attempt_no - 1) from None
-            except CoreClawError as error:
-                error.attempts = attempt_no
-                if isinstance(error, ConcurrencyLimitError):
+            except CoreClawError as exc:
+                failure = exc
+                if isinstance(exc, ConcurrencyLimitError):
                     started = False
-                    last_refusal = error
-                    counters.capacity_refusals += 1
-                if isinstance(error, RateLimitError):
-                    counters.rate_limited += 1
-                verdict = policy.verdict(kind, error)
-                if verdict == "capacity":
-                    logger.debug("%s %s: plan capacity full (30003); waiting for a free slot", method, path)
-                    continue
-                if (
-                    verdict == "retry"
-                    and retries < retries_allowed
-                    and (may_retry is None or may_retry(error))
-                ):
-                    now = loop.time()
-                    # After a rate limit on a gated call the wait is the client-wide cooldown,
-                    # served in the gate; other failures back off on their own.
-                    delay = 0.0
-                    if not (gated and isinstance(error, RateLimitError)):
-                        delay = policy.delay(retries + 1, error, self.rng)
-                    resume = max(now + delay, self.limiter.cooldown_until if gated else 0.0)
-                    if resume < deadline:
-                        retries += 1
-                        self._note_retry(name, method, path, error, attempt_no, resume - now)
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        continue
-                counters.failed += 1
-                final = self._final_error(kind, method, path, request, error)
-                raise final from final.__cause__
             finally:
+                # Before any backoff sleep: a probe is never held while its caller sleeps.
                 if capacity is not None:
                     capacity.leave(held, started=started)
-            counters.succeeded += 1
-            return result
+            if failure is None:
+                counters.succeeded += 1
+                return result
+            error = failure
+            error.attempts = attempt_no
+            if isinstance(error, ConcurrencyLimitError):
+                last_refusal = error
+                counters.capacity_refusals += 1
+            if isinstance(error, RateLimitError):
+                counters.rate_limited += 1
+            verdict = policy.verdict(kind, error)
+            if verdict == "capacity":
+                logger.debug("%s %s: plan capacity full (30003); waiting for a free slot", method, path)
+                continue
+            if verdict == "retry" and retries < retries_allowed and (may_retry is None or may_retry(error)):
+                now = loop.time()
+                # After a rate limit on a gated call the wait is the client-wide cooldown,
+                # served in the gate; other failures back off on their own.
+                delay = 0.0
+                if not (gated and isinstance(error, RateLimitError)):
+                    delay = policy.delay(retries + 1, error, self.rng)
+                resume = max(now + delay, self.limiter.cooldown_until if gated else 0.0)
+                if resume < deadline:
+                    retries += 1
+                    self._note_retry(name, method, path, error, attempt_no, resume - now)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    continue
+            counters.failed += 1
+            if (
+                last_refusal is not None
+                and error.outcome == "not_sent"
+                and isinstance(error, APIConnectionError)
+            ):
+                # The deadline ran out while waiting for capacity: that is the answer to give.
+                last_refusal.attempts = attempt_no
+                raise last_refusal from None
+            final = self._final_error(kind, method, path, request, error)
+            raise final from final.__cause__
 
     def _capacity_timeout(
         self, last: ConcurrencyLimitError | None, method: str, path: str, attempts: int

@@ -15,7 +15,7 @@ import functools
 import logging
 import platform
 import random
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -40,6 +40,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     ClientStateError,
+    CoreClawError,
     InvalidParameterError,
     RateLimitError,
     ResponseValidationError,
@@ -52,6 +53,9 @@ logger = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 
 _EMPTY_BODY = b"{}"
+
+# Outcomes of an attempt after which the server certainly did nothing with the request.
+_NOTHING_CREATED = frozenset({"not_sent", "rejected"})
 
 _GATE_MESSAGES = {
     "slot": "No free connection within {pool_timeout:g} s (the request was not sent)",
@@ -200,12 +204,17 @@ class SessionManager:
         *,
         timeout: float | None = None,
         max_retries: int | None = None,
+        on_send: Callable[[bool], None] | None = None,
     ) -> Coroutine[Any, Any, T]:
         """Return the coroutine that runs ``op`` with ``request`` (an attrs model or ``None``).
 
         ``timeout`` bounds every attempt and backoff sleep together; ``max_retries``
         overrides the client's policy for this call. The request is checked and encoded
         here, before the coroutine exists: a problem raises at once (nothing sent).
+        ``on_send(True)`` is called each time an attempt has passed every gate and starts
+        sending (until then the request has certainly not reached the server), and
+        ``on_send(False)`` when that attempt ended with nothing done (refused, or not sent
+        after all), so a caller can tell a start that may have created a run from one waiting.
         """
         method = op.method
         if self._closed:
@@ -237,7 +246,7 @@ class SessionManager:
         if op.min_timeout is not None and budget < op.min_timeout:
             budget = op.min_timeout
         deadline = asyncio.get_running_loop().time() + budget
-        attempt = functools.partial(self._attempt, op, path, body, params)
+        attempt = functools.partial(self._attempt, op, path, body, params, on_send)
         return self.retrier.run(
             attempt,
             name=op.name,
@@ -247,6 +256,8 @@ class SessionManager:
             deadline=deadline,
             max_retries=max_retries,
             request=request,
+            # A start the server holds open (a synchronous run) must not hold back the others.
+            hold_probe=op.min_timeout is None,
         )
 
     async def _attempt(
@@ -255,8 +266,9 @@ class SessionManager:
         path: str,
         body: bytes | None,
         params: Mapping[str, Any] | None,
+        on_send: Callable[[bool], None] | None,
         deadline: float,
-        attempt_no: int,
+        retry_no: int,
     ) -> T:
         """One try: wait at the gate, send, read the body, check the envelope, structure ``data``.
 
@@ -292,9 +304,15 @@ class SessionManager:
             if session is None or self._loop is not loop or not self._owns_session or self._closed:
                 session = self.http_session(method=op.method, path=path)
             remaining = max(deadline - loop.time(), 0.001)
-            timeout = aiohttp.ClientTimeout(total=remaining, connect=min(self.pool_timeout, remaining))
+            # The connect timer fires before the total one, so a deadline that passes while
+            # connecting is reported as such (not sent), not as a timeout after sending.
+            timeout = aiohttp.ClientTimeout(total=remaining, connect=min(self.pool_timeout, remaining * 0.95))
             self.counters.requests += 1
+            if on_send is not None:
+                on_send(True)
             try:
+                # A caller's session may raise on statuses or follow redirects by default:
+                # the envelope check needs every answer as it came.
                 async with session.request(
                     op.method,
                     self.url(path),
@@ -302,21 +320,29 @@ class SessionManager:
                     params=params,
                     headers=self._request_headers,
                     timeout=timeout,
+                    raise_for_status=False,
+                    allow_redirects=False,
                 ) as resp:
                     stage = "read"
                     raw = await resp.read()
                     status = resp.status
                     headers = resp.headers
             except Exception as exc:
-                raise failure(exc, stage=stage, method=op.method, path=path, secret=self.api_key) from exc
+                error = failure(exc, stage=stage, method=op.method, path=path, secret=self.api_key)
+                if on_send is not None and error.outcome in _NOTHING_CREATED:
+                    on_send(False)
+                raise error from exc
         finally:
             limiter.release()
         try:
             data = unwrap(
                 raw, http_status=status, method=op.method, path=path, headers=headers, secret=self.api_key
             )
-        except RateLimitError as error:
-            limiter.on_rate_limited(self.retrier.policy.delay(attempt_no, error, self.rng), epoch=epoch)
+        except CoreClawError as error:
+            if isinstance(error, RateLimitError):
+                limiter.on_rate_limited(self.retrier.policy.delay(retry_no, error, self.rng), epoch=epoch)
+            if on_send is not None and error.outcome in _NOTHING_CREATED:
+                on_send(False)
             raise
         limiter.on_success()
         parse = op.parse

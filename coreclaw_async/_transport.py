@@ -22,9 +22,15 @@ from .errors import (
     ClientStateError,
     CoreClawError,
     InvalidParameterError,
+    RequestRejectedError,
 )
 
 __all__ = ["Stage", "check_usable", "failure", "new_session"]
+
+
+class _NeverRaised(Exception):
+    """Stands in for an aiohttp exception class this aiohttp release does not have."""
+
 
 Stage = Literal["request", "read"]
 """Where an exchange failed: ``"request"`` (building, connecting, writing, waiting for the
@@ -34,6 +40,10 @@ status line) or ``"read"`` (reading the body of an answer that had begun)."""
 # with CR/LF (ValueError), a timeout it cannot convert (OverflowError), a closed session or
 # a session whose event loop has ended (RuntimeError), a body it cannot send (TypeError).
 _BUILD_ERRORS = (ValueError, TypeError, OverflowError, RuntimeError)
+
+# A redirect to an address aiohttp cannot use; raised after the server answered. (aiohttp 3.10
+# has the class; the fallback keeps older releases working, where nothing else raises it.)
+_REDIRECT_ERRORS: tuple[type[BaseException], ...] = (getattr(aiohttp, "RedirectClientError", _NeverRaised),)
 
 
 def new_session(*, max_connections: int, headers: dict[str, str]) -> aiohttp.ClientSession:
@@ -84,6 +94,7 @@ def failure(
 ) -> CoreClawError:
     """The ``CoreClawError`` for ``exc``, raised during an exchange at ``stage``; ``__cause__`` is ``exc``.
 
+    * a redirect to an unusable address (downloads follow redirects): rejected;
     * connect failures and timeouts (``ClientConnectorError``, ``ConnectionTimeoutError``):
       not sent;
     * an invalid URL: ``InvalidParameterError`` naming ``url_field``;
@@ -94,7 +105,12 @@ def failure(
     """
     detail = redact(str(exc) or type(exc).__name__, secret)
     error: CoreClawError
-    if isinstance(exc, aiohttp.InvalidURL):
+    if isinstance(exc, _REDIRECT_ERRORS):
+        # The server answered with a redirect we cannot follow: it did nothing with the request.
+        error = RequestRejectedError(
+            f"The server redirected to an unusable address: {detail}", method=method, path=path
+        )
+    elif isinstance(exc, aiohttp.InvalidURL):
         error = InvalidParameterError(url_field, f"not a valid URL ({detail})")
     elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         error = APITimeoutError(

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import operator
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeAlias
 
 import attrs
@@ -51,8 +52,10 @@ class Launcher(Protocol):
     def prepare(self, item: Any) -> TaskRunRequest:
         """Check an input item and turn it into the request to send; raise ``InvalidParameterError``."""
 
-    def start(self, request: TaskRunRequest) -> Awaitable[StartedRun]:
-        """Send ``request`` (retries, deadline and limits are the client's)."""
+    def start(self, request: TaskRunRequest, on_send: Callable[[bool], None]) -> Awaitable[StartedRun]:
+        """Send ``request`` (retries, deadline and limits are the client's); call
+        ``on_send(True)`` when an attempt has passed the client's gates and starts being sent,
+        ``on_send(False)`` when that attempt ended with nothing created (refused, not sent)."""
 
     def in_flight_error(self, request: TaskRunRequest) -> RunStartUnknownError:
         """The error for a start that was in flight when the batch stopped (outcome unknown)."""
@@ -108,6 +111,14 @@ def _unexpected_outcome(index: int, request: TaskRunRequest, exc: Exception) -> 
     return TaskRunOutcome(index=index, request=request, run=None, error=unexpected, started=None)
 
 
+def _closed_before_sending() -> CoreClawError:
+    return CoreClawError(
+        "The batch was closed while this run start waited at the client's gates; it was not sent",
+        attempts=0,
+        outcome="not_sent",
+    )
+
+
 def _slugs(outcomes: list[TaskRunOutcome]) -> str:
     slugs = [getattr(o.request, "task_slug", "?") for o in outcomes[:LOGGED_SLUGS]]
     more = ", ..." if len(outcomes) > LOGGED_SLUGS else ""
@@ -137,6 +148,9 @@ class _Pool:
         self._task_count = tasks
         self._buffer = buffer
         self._ready: deque[TaskRunOutcome] = deque()
+        # Prepared starts still waiting at the client's gates (certainly not sent), and those
+        # that have begun sending (a run may exist once they have).
+        self._waiting: dict[int, TaskRunRequest] = {}
         self._in_flight: dict[int, TaskRunRequest] = {}
         self._next_index = 0
         self._exhausted = False
@@ -157,7 +171,15 @@ class _Pool:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        return len(self._in_flight) + len(self._waiting)
+
+    def _sending(self, index: int, sending: bool) -> None:
+        # Between attempts (a capacity wait, a retry after a refusal) a start is back to
+        # "certainly nothing created"; only while an attempt is out may a run exist.
+        source, target = (self._waiting, self._in_flight) if sending else (self._in_flight, self._waiting)
+        request = source.pop(index, None)
+        if request is not None:
+            target[index] = request
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -192,10 +214,11 @@ class _Pool:
                 else:
                     # The start is awaited here rather than in a helper coroutine: one
                     # coroutine less per item, and one frame less at every resumption.
-                    # Left in place if we are cancelled below: that makes the item "unreconciled".
-                    self._in_flight[index] = request
+                    # Left in place if we are cancelled below: once sending began, that makes
+                    # the item "unreconciled"; before, it is known not started.
+                    self._waiting[index] = request
                     try:
-                        run = await launcher.start(request)
+                        run = await launcher.start(request, functools.partial(self._sending, index))
                     except CoreClawError as error:
                         outcome = TaskRunOutcome(
                             index=index, request=request, run=None, error=error, started=_started(error)
@@ -210,7 +233,8 @@ class _Pool:
                     else:
                         # Positional (index, request, run, error, started): cheaper than keywords.
                         outcome = TaskRunOutcome(index, request, run, None, True)
-                    del self._in_flight[index]
+                    self._waiting.pop(index, None)
+                    self._in_flight.pop(index, None)
                 self._ready.append(outcome)
                 self._output.set()
         finally:
@@ -304,7 +328,12 @@ class _Pool:
             for i, r in sorted(self._in_flight.items())
         ]
         self._in_flight.clear()
-        self.undelivered = list(self._ready)
+        never_sent = [
+            TaskRunOutcome(i, r, None, _closed_before_sending(), False)
+            for i, r in sorted(self._waiting.items())
+        ]
+        self._waiting.clear()
+        self.undelivered = list(self._ready) + never_sent
         self._ready.clear()
         if self.unreconciled:
             first = self.unreconciled[0].error
@@ -356,9 +385,10 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
     When the batch stops early, launches stop at once, every connection and limiter slot is
     released, and:
 
-    * :attr:`unreconciled` lists the items whose run start was in flight (``started=None``,
+    * :attr:`unreconciled` lists the items whose run start was being sent (``started=None``,
       error ``RunStartUnknownError``): a run may exist for them;
-    * :attr:`undelivered` lists outcomes that had finished but were not yet yielded.
+    * :attr:`undelivered` lists outcomes that had finished but were not yet yielded, and the
+      starts that were still waiting at the client's gates, never sent (``started=False``).
 
     If iterating the input raises, the outcomes already in flight are still yielded and then
     the input's exception is raised from the ``async for``.
@@ -422,7 +452,9 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
 
     @property
     def undelivered(self) -> list[TaskRunOutcome]:
-        """Outcomes that had finished but were not yet yielded when the batch stopped early."""
+        """Outcomes decided but not yet yielded when the batch stopped early: finished ones, and
+        starts that were still waiting at the client's gates (a connection slot, a rate-limit
+        cooldown, plan capacity) and were never sent (``started=False``)."""
         return list(self._pool.undelivered)
 
     async def aclose(self) -> None:

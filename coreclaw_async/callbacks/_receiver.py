@@ -198,7 +198,9 @@ class CallbackReceiver:
             port = self._server.port
         try:
             bound = await self._server.start(host, port)
-        except OSError as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
+            # OSError: in use, not local, not resolvable; UnicodeError/ValueError: a host name
+            # that cannot even be encoded for the resolver.
             raise ReceiverAddressError(f"Cannot serve callbacks on {host!r} port {port}: {exc}") from exc
         self._dispatch.resume()
         # A wildcard bind has no address to give out; loopback is the one that surely works.
@@ -297,7 +299,7 @@ class CallbackReceiver:
 
     def launch_for(self, run_slug: str) -> Launch | None:
         """The launch bound to (or notified about) ``run_slug``, if the receiver knows one."""
-        return self._registry.for_run(run_slug)
+        return self._registry.for_run(require_slug("run_slug", run_slug))
 
     def launch_for_url(self, callback_url: str) -> Launch | None:
         """The live launch that minted ``callback_url``, if any.
@@ -323,8 +325,15 @@ class CallbackReceiver:
         of ``runs.wait`` and ``runs.wait_many`` use this to read a run as soon as it reports in.
 
         Raises:
-            InvalidParameterError: a blank slug.
+            InvalidParameterError: a blank slug, a lone string instead of an iterable of slugs,
+                or ``on_final`` not callable.
         """
+        if isinstance(run_slugs, (str, bytes)) or not isinstance(run_slugs, Iterable):
+            raise InvalidParameterError(
+                "run_slugs", f"must be an iterable of run slugs, got {type(run_slugs).__name__}"
+            )
+        if not callable(on_final):
+            raise InvalidParameterError("on_final", f"must be callable, got {type(on_final).__name__}")
         slugs = [require_slug("run_slugs", slug) for slug in run_slugs]
 
         def only_notices(slug: str) -> None:
@@ -336,11 +345,11 @@ class CallbackReceiver:
     def confirm_final(self, run_slug: str) -> None:
         """Record that ``runs.get`` showed ``run_slug`` final: its launch is kept only for the
         finished-launch retention from now on (late duplicates still get 2xx)."""
-        self._registry.confirm_final(run_slug)
+        self._registry.confirm_final(require_slug("run_slug", run_slug))
 
     def final_notice(self, run_slug: str) -> RunCallback | None:
         """The first final notice received for ``run_slug``, if any (no waiting)."""
-        return self._registry.final_notice(run_slug)
+        return self._registry.final_notice(require_slug("run_slug", run_slug))
 
     # -- handlers -----------------------------------------------------------------------
 
@@ -398,10 +407,11 @@ class CallbackReceiver:
                 # A legacy notice before the bind: the run is not known yet, but the launch is.
                 self._waiting.launch_final(launch)
             return
-        if notice.is_final:
-            self._waiting.final_known(launch, slug)
+        # Handlers first: a notice recorded is a notice handed to them, whatever waking does.
         if not self._closed and self._dispatch.has_handlers:
             self._dispatch.submit(notice, launch.number)
+        if notice.is_final:
+            self._waiting.final_known(launch, slug)
 
     def _launch_base(self) -> str:
         # Launches exist only once public_url is known (mint refuses before).

@@ -16,9 +16,19 @@ from .._validation import require_number, require_slug
 from ..errors import ReceiverClosedError, WaitTimeoutError
 from ..models.callbacks import RunCallback
 from ._launch import Launch
+from ._log import logger
 from ._registry import LaunchRegistry
 
 __all__ = ["Waiting"]
+
+
+def _call(listener: Callable[[str], None], run_slug: str) -> None:
+    # A subscriber's failure is its own: the notice still reaches every other subscriber,
+    # the handlers and the sender's answer.
+    try:
+        listener(run_slug)
+    except Exception:
+        logger.exception("a subscriber of run %s failed on its final notice", run_slug)
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -52,7 +62,7 @@ class Waiting:
         unsubscribe = self._listen(slugs, listener)
         for slug in slugs:
             if self._registry.final_notice(slug) is not None:
-                listener(slug)
+                _call(listener, slug)
         return unsubscribe
 
     def _listen(self, slugs: list[str], listener: Callable[[str], None]) -> Callable[[], None]:
@@ -76,7 +86,7 @@ class Waiting:
         """A final notice of ``run_slug`` was recorded on ``launch``: wake its waiters and subscribers."""
         self.launch_final(launch)
         for listener in tuple(self._listeners.get(run_slug, ())):
-            listener(run_slug)
+            _call(listener, run_slug)
 
     def launch_final(self, launch: Launch) -> None:
         """A final notice was recorded on ``launch`` (its run may not be known yet): wake its waiters."""
@@ -97,7 +107,7 @@ class Waiting:
             InvalidParameterError: bad ``timeout`` or blank slug.
         """
         require_number("timeout", timeout, minimum=0, exclusive=True)
-        if isinstance(run, str):
+        if not isinstance(run, Launch):
             require_slug("run", run)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

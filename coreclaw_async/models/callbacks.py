@@ -16,6 +16,7 @@ import attrs
 
 from .._json import loads
 from ..errors import InvalidCallbackError
+from .runs import RunStatus
 
 __all__ = ["FINAL_CALLBACK_STATUSES", "RunCallback"]
 
@@ -23,9 +24,6 @@ FINAL_CALLBACK_STATUSES = frozenset({"succeeded", "failed", "aborted", "complete
 """``run_status`` values after which a run will not change: the documented ``succeeded``, plus
 ``failed``/``aborted`` (offered by the official n8n trigger) and the v1 synchronous
 ``completed``. ``aborting`` is not final (the run is being stopped)."""
-
-# The v1 integer statuses, for bodies in the illustrative ``{"status": 3, ...}`` shape.
-_V1_STATUS_NAMES = {1: "ready", 2: "running", 3: "succeeded", 4: "failed", 5: "aborting"}
 
 # Epoch values at or above this are milliseconds (1e11 s is the year 5138).
 _MILLISECONDS_FROM = 100_000_000_000
@@ -65,7 +63,9 @@ def _status(body: Mapping[str, Any]) -> str:
     if isinstance(value, bool) or value is None:
         raise InvalidCallbackError("The callback has no run_status")
     if isinstance(value, int):
-        return _V1_STATUS_NAMES.get(value, str(value))
+        # The v1 integers, for bodies in the illustrative ``{"status": 3, ...}`` shape.
+        member = RunStatus.from_code(value)
+        return str(value) if member is RunStatus.UNKNOWN else member.name.lower()
     if isinstance(value, str) and value.strip():
         return value.strip().lower()
     raise InvalidCallbackError(f"The callback's run_status is not usable: {value!r:.80}")
@@ -147,12 +147,17 @@ class RunCallback:
         """
         if isinstance(body, Mapping):
             decoded: Any = body
-        else:
-            raw = body.encode() if isinstance(body, str) else body
+        elif isinstance(body, (bytes, bytearray, memoryview, str)):
+            # surrogatepass: text with a lone surrogate still reaches the decoder, which reads it leniently.
+            raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
             try:
                 decoded = loads(raw)
             except ValueError:
                 raise InvalidCallbackError("The callback body is not JSON") from None
+        else:
+            raise InvalidCallbackError(
+                f"The callback body must be bytes, text or a mapping, not {type(body).__name__}"
+            )
         if not isinstance(decoded, Mapping):
             raise InvalidCallbackError(f"The callback body is not a JSON object but {type(decoded).__name__}")
         slug, run_id = _identity(decoded)

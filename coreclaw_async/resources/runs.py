@@ -361,7 +361,7 @@ class AsyncRuns(Resource):
             final = await client.runs.wait(new.run_slug)
         """
         slug = require_slug("run_slug", run_slug)
-        url = callback_url or self._callback_url
+        url = callback_url if callback_url is not None else self._callback_url
         if url is not None or self._dialect.requires_callback("run_rerun"):
             url = require_callback_url("callback_url", url)
         request = RerunRequest(run_slug=slug, callback_url=url)

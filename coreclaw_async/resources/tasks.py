@@ -47,7 +47,7 @@ class _TaskLauncher:
         self._op = manager.dialect.ops.task_run
         # The per-call URL, else the client's (checked when the client was built); both
         # checked once, here, not per item.
-        self._default_url = callback_url or default_url
+        self._default_url = callback_url if callback_url is not None else default_url
         self._needs_url = manager.dialect.requires_callback("task_run")
         self._timeout = require_optional_timeout("timeout", timeout)
         self._max_retries = _optional_count("max_retries", max_retries, minimum=0)
@@ -78,9 +78,13 @@ class _TaskLauncher:
             require_callback_url("callback_url", None)
         return TaskRunRequest(request.task_slug, url)
 
-    def start(self, request: TaskRunRequest) -> Awaitable[StartedRun]:
+    def start(
+        self, request: TaskRunRequest, on_send: Callable[[bool], None] | None = None
+    ) -> Awaitable[StartedRun]:
         """Send a request that :meth:`prepare` made; never re-sent once it may have arrived."""
-        return self._manager.call(self._op, request, timeout=self._timeout, max_retries=self._max_retries)
+        return self._manager.call(
+            self._op, request, timeout=self._timeout, max_retries=self._max_retries, on_send=on_send
+        )
 
     def in_flight_error(self, request: TaskRunRequest) -> RunStartUnknownError:
         """A start that was in flight when its batch stopped: a run may exist."""
@@ -136,12 +140,14 @@ class _ReceiverLauncher(_TaskLauncher):
         self._launches[launch.callback_url] = launch
         return TaskRunRequest(slug, launch.callback_url)
 
-    async def start(self, request: TaskRunRequest) -> StartedRun:
+    async def start(
+        self, request: TaskRunRequest, on_send: Callable[[bool], None] | None = None
+    ) -> StartedRun:
         """Start; the returned run is bound to its launch before this returns."""
         launch = self._launches.pop(request.callback_url or "", None)
         try:
             started = await self._manager.call(
-                self._op, request, timeout=self._timeout, max_retries=self._max_retries
+                self._op, request, timeout=self._timeout, max_retries=self._max_retries, on_send=on_send
             )
         except CoreClawError as error:
             if launch is not None and error.outcome in ("not_sent", "rejected"):

@@ -66,9 +66,9 @@ def _system_from_mapping(raw: Mapping[str, Any]) -> SystemParameters:
     if "memory_bytes" in values:
         legacy = values.pop("memory_bytes")
         values.setdefault("memory", legacy)
-    unknown = sorted(set(values) - _SYSTEM_KEYS)
+    unknown = sorted(map(str, set(values) - _SYSTEM_KEYS))
     if unknown:
-        raise InvalidParameterError("input", f"unknown system settings: {', '.join(map(str, unknown))}")
+        raise InvalidParameterError("input", f"unknown system settings: {', '.join(unknown)}")
     return SystemParameters(**values)
 
 
@@ -123,6 +123,8 @@ class AsyncWorkers(Resource):
         slug = require_slug("scraper_slug", scraper_slug)
         require_optional_slug("version", version)
         require_bool("is_async", is_async)
+        if system is not None and not isinstance(system, SystemParameters):
+            raise InvalidParameterError("system", f"must be a SystemParameters, got {type(system).__name__}")
         custom, input_system = _split_input(input)
         try:
             dumps(dict(custom))
@@ -139,7 +141,7 @@ class AsyncWorkers(Resource):
         }
         chosen = {name: value for name, value in overrides.items() if value is not None}
         settings = _check_system(attrs.evolve(base, **chosen) if chosen else base)
-        url = callback_url or self._callback_url
+        url = callback_url if callback_url is not None else self._callback_url
         if url is not None:
             require_callback_url("callback_url", url)
         if is_async:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 from collections.abc import AsyncIterator
@@ -16,7 +17,9 @@ from coreclaw_async import (
     ClientStateError,
     CoreClawAPIError,
     CoreClawError,
+    InvalidCallbackError,
     InvalidParameterError,
+    RunCallback,
     TaskRunRequest,
 )
 from coreclaw_async.callbacks import CallbackReceiver
@@ -260,3 +263,65 @@ def test_a_launch_label_must_be_text(label: Any) -> None:
         receiver.mint(label=label)
 
     assert caught.value.field == "label"
+
+
+@pytest.mark.parametrize("body", [None, 5, [1], '{"run_status":"\ud800"}', b"\xff\xfe"])
+def test_a_callback_body_of_any_kind_parses_or_raises_invalid_callback_error(body: Any) -> None:
+    with contextlib.suppress(InvalidCallbackError):
+        RunCallback.parse(body)
+
+
+@pytest.mark.parametrize("run", [None, 123, b"01KSF", []])
+async def test_waiting_on_something_that_is_not_a_run_or_a_launch_is_refused_at_once(run: Any) -> None:
+    async with CallbackReceiver() as receiver:
+        with pytest.raises(InvalidParameterError):
+            await receiver.wait(run, timeout=30)
+
+
+@pytest.mark.parametrize("method", ["launch_for", "final_notice", "confirm_final"])
+def test_receiver_lookups_refuse_what_is_not_a_slug(method: str) -> None:
+    with pytest.raises(InvalidParameterError):
+        getattr(CallbackReceiver(), method)([])
+
+
+@pytest.mark.parametrize("host", ["a..b", "a" * 70, "\ud800"])
+async def test_a_host_name_that_cannot_be_resolved_is_a_typed_error(host: str) -> None:
+    async with CallbackReceiver() as receiver:
+        with pytest.raises((ReceiverAddressError, InvalidParameterError)):
+            await receiver.start(host, 0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"system": {"cpus": 1}}, "system"),
+        ({"input": {"parameters": {"custom": {}, "system": {1: 2, "x": 3}}}}, "input"),
+    ],
+)
+async def test_worker_container_settings_of_the_wrong_shape_are_refused(
+    client: AsyncCoreClaw, fake: FakeCoreClaw, kwargs: dict[str, Any], field: str
+) -> None:
+    arguments: dict[str, Any] = {"input": {"searchTerms": ["x"]}, **kwargs}
+
+    with pytest.raises(InvalidParameterError) as caught:
+        await client.workers.run("coreclaw/google-maps-scraper", **arguments)
+
+    assert caught.value.field == field
+    _assert_not_sent(caught.value, fake)
+
+
+@pytest.mark.parametrize("method", ["runs.rerun", "workers.run", "tasks.run"])
+async def test_an_empty_callback_url_is_refused_everywhere_rather_than_replaced(
+    client: AsyncCoreClaw, fake: FakeCoreClaw, method: str
+) -> None:
+    calls = {
+        "runs.rerun": lambda: client.runs.rerun("01KSFDS8XWTJME33C08XMCR6B9", callback_url=""),
+        "workers.run": lambda: client.workers.run("coreclaw/google-maps-scraper", input={}, callback_url=""),
+        "tasks.run": lambda: client.tasks.run(fake.task_slugs[0], callback_url=""),
+    }
+
+    with pytest.raises(InvalidParameterError) as caught:
+        await calls[method]()
+
+    assert caught.value.field == "callback_url"
+    _assert_not_sent(caught.value, fake)
