@@ -9,11 +9,13 @@ import aiohttp
 import attrs
 
 from ._constants import (
+    DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_POOL_TIMEOUT,
     DEFAULT_TIMEOUT,
     ENV_API_KEY,
+    ENV_API_VERSION,
     ENV_BASE_URL,
     ENV_CALLBACK_URL,
 )
@@ -22,6 +24,7 @@ from ._retry import RetryPolicy
 from ._session import SessionManager
 from ._stats import ClientStats
 from ._v1 import V1
+from ._v2 import V2
 from ._validation import (
     require_callback_url,
     require_header_value,
@@ -35,11 +38,14 @@ from ._validation import (
 from .errors import InvalidParameterError
 from .models.account import ProxyRegion
 from .resources.account import AsyncAccount
+from .resources.queue import AsyncQueue
 from .resources.runs import AsyncRuns
 from .resources.tasks import AsyncTasks
 from .resources.workers import AsyncWorkers
 
 __all__ = ["AsyncCoreClaw"]
+
+_DIALECTS: dict[str, Dialect] = {"v1": V1, "v2": V2}
 
 
 def _retry_policy(
@@ -83,6 +89,9 @@ class AsyncCoreClaw:
             ``wait_for_capacity``, when given, override its fields.
         session: an ``aiohttp.ClientSession`` to use as is; it is never closed by us.
         user_agent: replaces the default ``coreclaw-async/<version> ...`` User-Agent.
+        api_version: ``"v1"`` (the default) or ``"v2"``, also ``$CORECLAW_API_VERSION``: the
+            same methods, models and errors on either; v2 adds saved Task management, input
+            schemas and the run queue (see the README's "v1 or v2").
 
     Example::
 
@@ -108,6 +117,7 @@ class AsyncCoreClaw:
         retry: RetryPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
+        api_version: str | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
         if api_key is not None:
@@ -134,7 +144,13 @@ class AsyncCoreClaw:
             )
         if user_agent is not None:
             require_header_value("user_agent", user_agent)
-        dialect: Dialect = V1
+        if api_version is None:
+            api_version = os.environ.get(ENV_API_VERSION) or DEFAULT_API_VERSION
+        dialect = _DIALECTS.get(api_version) if isinstance(api_version, str) else None
+        if dialect is None:
+            raise InvalidParameterError(
+                "api_version", f"must be one of {', '.join(map(repr, _DIALECTS))}, got {api_version!r:.40}"
+            )
         self._base_url = base_url.rstrip("/")
         self._callback_url = callback_url
         self._manager = SessionManager(
@@ -157,6 +173,13 @@ class AsyncCoreClaw:
         """Workers: ``run``, ``get`` (input schema), ``search`` (store), ``abort``."""
         self.account = AsyncAccount(self._manager, callback_url=callback_url)
         """The account behind the key: ``await client.account.info()``."""
+        self.queue = AsyncQueue(self._manager, callback_url=callback_url)
+        """The run queue (API v2): runs waiting for balance or plan capacity."""
+
+    @property
+    def api_version(self) -> str:
+        """``"v1"`` or ``"v2"``: the CoreClaw API version this client speaks."""
+        return self._manager.dialect.name
 
     @property
     def base_url(self) -> str:
@@ -210,4 +233,4 @@ class AsyncCoreClaw:
 
     def __repr__(self) -> str:
         key = "set" if self._manager.api_key else "missing"
-        return f"<AsyncCoreClaw base_url={self._base_url!r} api_key={key}>"
+        return f"<AsyncCoreClaw {self.api_version} base_url={self._base_url!r} api_key={key}>"

@@ -5,8 +5,13 @@ from __future__ import annotations
 # Production host of the CoreClaw OpenAPI; override with CORECLAW_BASE_URL.
 DEFAULT_BASE_URL = "https://openapi.coreclaw.com"
 
+# The API version a client speaks unless told otherwise: v1, the contract this library was
+# built on; CoreClaw announced v1's retirement (no date) and documents v2 as current.
+DEFAULT_API_VERSION = "v1"
+
 # Environment variables read when the constructor is not given a value.
 ENV_API_KEY = "CORECLAW_API_KEY"
+ENV_API_VERSION = "CORECLAW_API_VERSION"
 ENV_BASE_URL = "CORECLAW_BASE_URL"
 ENV_CALLBACK_URL = "CORECLAW_CALLBACK_URL"
 
@@ -73,6 +78,10 @@ LOGGER_NAME = "coreclaw_async"
 # v2 caps pages at 100 and the official clients page by 100.
 DEFAULT_RUN_PAGE_SIZE = 100
 DEFAULT_RESULT_PAGE_SIZE = 100
+
+# API v2 serves at most this many items per page (`limit` 1..100); larger pages are refused
+# for a single page and split into pages of this size by the iterators.
+V2_MAX_PAGE_SIZE = 100
 
 # Safety bound on pages fetched by one iterator (1,000,000 rows at 100 per page); a server
 # that never signals the end cannot keep an iterator going forever.

@@ -165,6 +165,23 @@ def _rows_hook(value: Any, _: Any) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+def _identifier_hook(value: Any, _: Any) -> str:
+    # Ids such as queue references arrive as strings or as JSON numbers (exact Python ints).
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise ValueError(f"expected an id (string or integer), got {_kind(value)} {value!r:.40}")
+
+
+def _raw_hook(value: Any, _: Any) -> Any:
+    return value
+
+
+def _raw_hook_out(value: Any) -> Any:
+    return value
+
+
 def _enum_code_hook(enum_cls: Any, to_int: Hook, strict: bool) -> Hook:
     known = frozenset(member.value for member in enum_cls if member.name != "UNKNOWN")
 
@@ -191,6 +208,10 @@ def _model_hooks(conv: Converter, strict: bool, scalars: dict[type, Hook]) -> tu
             return _timestamp_hooks(meta[UNIT], to_int, strict)
         if codec == "rows":
             return _rows_hook, list
+        if codec == "identifier":
+            return _identifier_hook, None
+        if codec == "raw":
+            return _raw_hook, _raw_hook_out
         if ENUM in meta:
             return _enum_code_hook(meta[ENUM], to_int, strict), None
         return None, None
@@ -342,6 +363,9 @@ class Structure(Generic[T]):
 
     model: type[Any]
     pick: Callable[[Any], T] | None = None
+    # An API version's own reading of the wire before the model sees it (v2 status strings,
+    # seconds where the model reads milliseconds); the model stays one for every version.
+    pre: Callable[[Any], Any] | None = None
     # The lenient converter's hook for ``model``, looked up on first use (every hook is
     # registered at import time), so each call skips cattrs' dispatch.
     _hook: Hook | None = attrs.field(init=False, default=None, eq=False, repr=False)
@@ -351,6 +375,12 @@ class Structure(Generic[T]):
         if hook is None:
             hook = converter.get_structure_hook(self.model)
             object.__setattr__(self, "_hook", hook)
+        if self.pre is not None:
+            data = self.pre(data)
+        if data is None:
+            # "data" null or absent: read as an empty object, so the problem is reported as
+            # the required fields it lacks ("required field missing @ $.run_slug").
+            data = {}
         value = hook(data, self.model)
         if self.pick is None:
             return value  # type: ignore[no-any-return]
@@ -358,6 +388,10 @@ class Structure(Generic[T]):
 
     def using(self, conv: Converter, data: Any) -> T:
         """Parse ``data`` with ``conv``."""
+        if self.pre is not None:
+            data = self.pre(data)
+        if data is None:
+            data = {}
         value = conv.structure(data, self.model)
         if self.pick is None:
             return value  # type: ignore[no-any-return]

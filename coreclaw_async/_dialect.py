@@ -9,15 +9,19 @@ A new API version is a new ``Dialect`` value, not a second copy of any resource.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from ._operation import Operation
-from .errors import InvalidParameterError
+from .errors import InvalidParameterError, UnsupportedOperationError
 from .models.account import AccountInfo, ProxyRegion
+from .models.queue import QueueActivation, QueuedRun, QueuePage
 from .models.runs import ExportLink, ResultPage, Run, RunLog, RunPage, StartedRun
-from .models.workers import StoreWorker, Worker, WorkerRunSync
+from .models.tasks import Task, TaskInput, TaskPage
+from .models.workers import StoreWorker, Worker, WorkerInputSchema, WorkerPage, WorkerRunSync
+
+T = TypeVar("T")
 
 __all__ = ["Dialect", "Operations"]
 
@@ -40,10 +44,26 @@ class Operations:
     worker_get: Operation[Worker]
     store_search: Operation[list[StoreWorker]]
     proxy_regions: Operation[list[ProxyRegion]]
+    # What API v2 adds; a version without them leaves them None.
+    run_last: Operation[Run] | None = None
+    task_list: Operation[TaskPage] | None = None
+    task_get: Operation[Task] | None = None
+    task_create: Operation[Task] | None = None
+    task_update: Operation[None] | None = None
+    task_delete: Operation[None] | None = None
+    task_input_get: Operation[TaskInput] | None = None
+    task_input_update: Operation[None] | None = None
+    worker_list: Operation[WorkerPage] | None = None
+    worker_input_schema: Operation[WorkerInputSchema] | None = None
+    worker_queue: Operation[QueuedRun] | None = None
+    queue_list: Operation[QueuePage] | None = None
+    queue_activate: Operation[list[QueueActivation]] | None = None
+    queue_release: Operation[list[QueueActivation]] | None = None
 
     def all(self) -> tuple[Operation[Any], ...]:
-        """Every operation, in declaration order."""
-        return tuple(getattr(self, field.name) for field in attrs.fields(type(self)))
+        """Every operation this version has, in declaration order."""
+        found = (getattr(self, field.name) for field in attrs.fields(type(self)))
+        return tuple(op for op in found if op is not None)
 
 
 @attrs.frozen(kw_only=True)
@@ -64,6 +84,18 @@ class Dialect:
     auth_header: Callable[[str], tuple[str, str]]
     max_page_size: int | None = None
     callback_required: frozenset[str] = frozenset()
+
+    def require(self, op: Operation[T] | None, what: str) -> Operation[T]:
+        """``op`` if this version has it, else ``UnsupportedOperationError`` (nothing sent)
+        naming ``what`` the caller asked for and the version that has it."""
+        if op is None:
+            raise UnsupportedOperationError(
+                f"{what} is only in CoreClaw API v2; this client speaks {self.name}: "
+                "pass api_version='v2' to AsyncCoreClaw (or set CORECLAW_API_VERSION=v2)",
+                attempts=0,
+                outcome="not_sent",
+            )
+        return op
 
     def requires_callback(self, operation: str) -> bool:
         """Whether the start operation named ``operation`` needs a callback URL in this version."""

@@ -84,12 +84,17 @@ def unwrap(
     path: str,
     headers: Mapping[str, str] | None = None,
     secret: str | None = None,
+    not_found: type[CoreClawAPIError] | None = None,
+    keep_request_id: bool = False,
 ) -> Any:
     """Return ``data`` of a successful envelope, or raise the error the response stands for.
 
     Raises a ``CoreClawAPIError`` subclass chosen by ``code`` when the body is an error
-    envelope (CoreClaw's HTTP status is not consistent, so the code decides); when it is not
-    an envelope at all, the error :func:`error_for_status` picks by HTTP status.
+    envelope (CoreClaw's HTTP status is not consistent, so the code decides; a generic
+    "not found" becomes ``not_found`` when the operation says what was missing); when it is
+    not an envelope at all, the error :func:`error_for_status` picks by HTTP status. With
+    ``keep_request_id`` the answer's request id is added to an object ``data`` as
+    ``request_id``, for the model to keep.
     """
     try:
         payload = loads(raw)
@@ -99,7 +104,12 @@ def unwrap(
         code = payload.get("code")
         if type(code) is int:
             if code == 0:
-                return payload.get("data")
+                data = payload.get("data")
+                if keep_request_id and type(data) is dict:
+                    request_id = _request_id(payload, headers)
+                    if request_id is not None:
+                        data = {**data, "request_id": request_id}
+                return data
             raise error_from_envelope(
                 payload,
                 raw,
@@ -108,6 +118,7 @@ def unwrap(
                 path=path,
                 headers=headers,
                 secret=secret,
+                not_found=not_found,
             )
     raise error_for_status(
         http_status,
@@ -129,6 +140,7 @@ def error_from_envelope(
     path: str,
     headers: Mapping[str, str] | None,
     secret: str | None,
+    not_found: type[CoreClawAPIError] | None = None,
 ) -> CoreClawAPIError:
     """Build the typed error for an envelope whose ``code`` is not 0."""
     code = payload["code"]
@@ -138,6 +150,8 @@ def error_from_envelope(
     else:
         message = redact(message, secret)
     cls = error_class_for_code(code)
+    if cls is NotFoundError and not_found is not None:
+        cls = not_found
     kwargs: dict[str, Any] = {
         "code": code,
         "http_status": http_status,

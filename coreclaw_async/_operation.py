@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import attrs
 
+from .errors import NotFoundError
+
 __all__ = ["Kind", "Operation"]
 
 RespT = TypeVar("RespT")
@@ -62,6 +64,12 @@ class Operation(Generic[RespT]):
         path_id: applied to each id before it is quoted into the path (e.g. one API version
             writes a Worker id's ``/`` as ``~``).
         min_timeout: calls of this operation get at least this deadline (synchronous runs).
+        encode: turns the request's fields (attribute names) into the values this API version
+            expects, before they are placed and renamed (a status number into its name, a list
+            into a comma-separated string...).
+        not_found: the error a bare "not found" answer means for this operation (a missing
+            run is a ``RunNotFoundError`` whichever code the version uses).
+        keeps_request_id: the answer's ``request_id`` is copied into the result model.
     """
 
     name: str
@@ -75,6 +83,9 @@ class Operation(Generic[RespT]):
     wire_names: Mapping[str, str] = attrs.field(factory=dict)
     path_id: Callable[[str], str] = _keep
     min_timeout: float | None = None
+    encode: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    not_found: type[NotFoundError] | None = None
+    keeps_request_id: bool = False
     placeholders: tuple[str, ...] = attrs.field(init=False)
 
     @placeholders.default
@@ -92,6 +103,8 @@ class Operation(Generic[RespT]):
         Raises ``KeyError`` naming a placeholder the request does not fill (a bug in the
         dialect, not in the caller's input).
         """
+        if self.encode is not None and fields is not None:
+            fields = self.encode(fields)
         if self.plain:
             return self.path, fields
         remaining = dict(fields) if fields else {}

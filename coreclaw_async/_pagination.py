@@ -1,4 +1,4 @@
-"""Async iterators over paginated v1 lists (``run/list``, ``run/result/list``).
+"""Async iterators over paginated lists (runs, result rows, and on v2 Tasks, queue items, Workers).
 
 Stop rules (the responses do not say "last page"): after page
 ``p`` of ``n`` items, stop when
@@ -25,7 +25,7 @@ from ._json import dumps
 from ._validation import require_int
 from .models.runs import ResultHeader, ResultPage, Run, RunPage
 
-__all__ = ["PageIterator", "ResultIterator", "RunIterator"]
+__all__ = ["KeyedIterator", "PageIterator", "ResultIterator", "RunIterator"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -191,3 +191,22 @@ class ResultIterator(PageIterator[dict[str, Any], ResultPage]):
     def _on_page(self, page: ResultPage) -> None:
         if page.headers or self.headers is None:
             self.headers = page.headers
+
+
+class KeyedIterator(PageIterator[ItemT, PageT]):
+    """Every item of a paginated v2 list (Tasks, queue items, your Workers), told apart by ``key``."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int], Awaitable[PageT]],
+        *,
+        page_size: int,
+        max_pages: int,
+        what: str,
+        key: Callable[[ItemT], Hashable],
+    ) -> None:
+        super().__init__(fetch, page_size=page_size, max_pages=max_pages, what=what)
+        self._item_key = key
+
+    def _key(self, item: ItemT) -> Hashable:
+        return self._item_key(item)

@@ -336,7 +336,14 @@ class SessionManager:
             limiter.release()
         try:
             data = unwrap(
-                raw, http_status=status, method=op.method, path=path, headers=headers, secret=self.api_key
+                raw,
+                http_status=status,
+                method=op.method,
+                path=path,
+                headers=headers,
+                secret=self.api_key,
+                not_found=op.not_found,
+                keep_request_id=op.keeps_request_id,
             )
         except CoreClawError as error:
             if isinstance(error, RateLimitError):
@@ -348,6 +355,8 @@ class SessionManager:
         parse = op.parse
         if parse is None:
             return None  # type: ignore[return-value]
+        if op.keeps_request_id and type(data) is dict and logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s: request_id=%s", op.method, path, data.get("request_id"))
         try:
             return parse(data)
         except (ClassValidationError, IterableValidationError) as exc:

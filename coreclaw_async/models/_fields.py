@@ -16,7 +16,7 @@ __all__ = ["CODEC", "ENUM", "EXTRA", "UNIT", "WIRE", "meta"]
 WIRE = "coreclaw.wire"
 """The key of the field in the JSON object, when it differs from the attribute name."""
 CODEC = "coreclaw.codec"
-"""How the converter reads the wire value: ``"timestamp"`` or ``"rows"``."""
+"""How the converter reads the wire value: ``"timestamp"``, ``"rows"``, ``"identifier"`` or ``"raw"``."""
 UNIT = "coreclaw.unit"
 """``"s"`` or ``"ms"`` for timestamps."""
 ENUM = "coreclaw.enum"
@@ -32,6 +32,8 @@ def meta(
     enum: type[enum.IntEnum] | None = None,
     rows: bool = False,
     extra: bool = False,
+    identifier: bool = False,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """Metadata for ``attrs.field``.
 
@@ -44,6 +46,9 @@ def meta(
         rows: a ``tuple[dict[str, Any], ...]`` of result rows kept as the JSON objects they
             are (no per-key conversion, so large pages stay cheap).
         extra: a ``Mapping[str, Any]`` that receives every key the model does not name.
+        identifier: a ``str`` id that the server may send as a JSON number (big ints such
+            as queue references): both read as the same text, digits kept exactly.
+        raw: any JSON value, kept as it came (no conversion: a saved input, a schema).
     """
     data: dict[str, Any] = {}
     if wire is not None:
@@ -57,4 +62,8 @@ def meta(
         data[CODEC] = "rows"
     if extra:
         data[EXTRA] = True
+    if identifier:
+        data[CODEC] = "identifier"
+    if raw:
+        data[CODEC] = "raw"
     return data

@@ -53,6 +53,17 @@ class RunStatus(enum.IntEnum):
         member = cls._value2member_map_.get(code)
         return member if isinstance(member, cls) and member is not cls.UNKNOWN else cls.UNKNOWN
 
+    @classmethod
+    def from_name(cls, name: str) -> RunStatus:
+        """The member for an API v2 status string (``"running"``...), ``UNKNOWN`` if not one of ours."""
+        member = cls.__members__.get(name.strip().upper()) if isinstance(name, str) else None
+        return member if member is not None and member is not cls.UNKNOWN else cls.UNKNOWN
+
+    @property
+    def wire_name(self) -> str:
+        """The API v2 string of this status (``"succeeded"``...)."""
+        return self.name.lower()
+
     @property
     def is_final(self) -> bool:
         """True for ``SUCCEEDED`` and ``FAILED``: the run will not change any more."""
@@ -69,9 +80,13 @@ class Run:
 
     Attributes:
         run_slug: the run slug (``slug`` in the wire record).
-        status: the state as a ``RunStatus`` (``UNKNOWN`` for values this version does not know).
-        status_code: the raw status integer as the server sent it.
-        err_msg: error text, ``""`` when none.
+        status: the state as a ``RunStatus``, the same member on API v1 and v2 (``UNKNOWN`` for
+            values this version does not know).
+        status_code: the status as the v1 integer (as sent on v1; on v2 the integer of the
+            named status, -1 for a name this version does not know).
+        status_name: the status string as sent on API v2 (kept when unknown); ``None`` on v1.
+        err_msg: error text, ``""`` when none (run detail on v2 never carries it: see
+            :attr:`error` and ``runs.failure_reason``).
         scraper_slug, scraper_title: the Worker that ran.
         results: rows collected so far.
         usage: cost in USD (``Decimal``, exact).
@@ -85,6 +100,7 @@ class Run:
     run_slug: str = attrs.field(metadata=meta(wire="slug"))
     status_code: int = attrs.field(metadata=meta(wire="status", enum=RunStatus))
     status: RunStatus = attrs.field(init=False, default=attrs.Factory(_run_status, takes_self=True))
+    status_name: str | None = None
     err_msg: str = ""
     scraper_slug: str = ""
     scraper_title: str = ""
@@ -102,6 +118,12 @@ class Run:
         """Deprecated alias of :attr:`run_slug` (one name for a run's id everywhere); removed in 0.3."""
         warnings.warn("Run.slug is deprecated; use Run.run_slug", DeprecationWarning, stacklevel=2)
         return self.run_slug
+
+    @property
+    def error(self) -> str | None:
+        """The failure text the record carries, ``None`` when it carries none (API v2 run
+        detail never does: ``client.runs.failure_reason(run_slug)`` reads it from the log)."""
+        return self.err_msg or None
 
     @property
     def is_final(self) -> bool:
@@ -211,9 +233,11 @@ class ExportLink:
 @attrs.frozen(kw_only=True)
 class StartedRun:
     """A run just started (``tasks.run``, ``workers.run``, ``runs.rerun``): ``run_slug`` identifies it
-    from now on."""
+    from now on; ``request_id`` is the server's id of the request that started it (API v2 only),
+    worth quoting to CoreClaw's support."""
 
     run_slug: str
+    request_id: str | None = None
 
 
 # -- requests ----------------------------------------------------------------------------
@@ -228,12 +252,15 @@ class RunRequest(RequestModel):
 
 @attrs.frozen
 class RunListRequest(RequestModel):
-    """Body of ``run/list``: a 1-based page, its size, and optional filters (status 0 = all)."""
+    """Body of ``run/list``: a 1-based page, its size, and optional filters (status 0 = all);
+    ``start_time``/``end_time`` (Unix seconds) are the API v2 time window."""
 
     page_index: int
     page_size: int
     status: int | None = None
     scraper_slug: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None
 
 
 @attrs.frozen
@@ -256,7 +283,7 @@ class ExportRequest(RequestModel):
 
 @attrs.frozen
 class RerunRequest(RequestModel):
-    """Body of ``rerun``; CoreClaw requires ``callback_url`` (the client fills in its default)."""
+    """Body of ``rerun``; API v1 requires ``callback_url`` (the client fills in its default)."""
 
     run_slug: str
     callback_url: str | None = None

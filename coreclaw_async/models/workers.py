@@ -23,6 +23,9 @@ __all__ = [
     "Worker",
     "WorkerDetailRequest",
     "WorkerInput",
+    "WorkerInputSchema",
+    "WorkerListRequest",
+    "WorkerPage",
     "WorkerParameters",
     "WorkerRunRequest",
     "WorkerRunSync",
@@ -165,17 +168,20 @@ class WorkerParameters:
 
 @attrs.frozen(kw_only=True)
 class Worker:
-    """A Worker and its live input schema (``GET /api/scraper``).
+    """A Worker and its live input schema (``GET /api/scraper`` on v1, ``GET /api/v2/workers/{id}``).
 
     Attributes:
         version: the latest version (pass it as ``version=`` to pin runs).
         readme: Markdown.
         parameters: container defaults and input form.
+        name, username: the Worker's name and its owner (API v2 only).
     """
 
     version: str = ""
     readme: str = ""
     parameters: WorkerParameters = attrs.field(factory=WorkerParameters)
+    name: str = ""
+    username: str = ""
 
     @property
     def system(self) -> SystemParameters:
@@ -194,11 +200,54 @@ class Worker:
 
 @attrs.frozen(kw_only=True)
 class StoreWorker:
-    """A Worker found in the store (``GET /api/store``)."""
+    """A Worker found in the store (``GET /api/store``), or one of yours (``workers.list``, v2).
+
+    ``name``, ``path`` (``owner~name``) and ``username`` come with API v2 only.
+    """
 
     slug: str
     title: str = ""
     description: str = ""
+    name: str = ""
+    path: str = ""
+    username: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class WorkerInputSchema:
+    """A Worker's input schema as API v2 publishes it (``GET /api/v2/workers/{id}/input-schema``,
+    no key needed): a JSON-schema-like object, kept as it came in :attr:`input_schema`."""
+
+    input_schema: Mapping[str, Any] = attrs.field(factory=dict, metadata=meta(raw=True))
+
+    @property
+    def properties(self) -> Mapping[str, Any]:
+        """The input fields, by name (``{}`` when the schema lists none)."""
+        value = self.input_schema.get("properties") if isinstance(self.input_schema, Mapping) else None
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        """The names of the fields a run must be given."""
+        value = self.input_schema.get("required") if isinstance(self.input_schema, Mapping) else None
+        return tuple(str(name) for name in value) if isinstance(value, list) else ()
+
+
+@attrs.frozen(kw_only=True)
+class WorkerPage:
+    """One page of your own Workers (API v2 ``workers.list``)."""
+
+    count: int | None = None
+    items: tuple[StoreWorker, ...] = attrs.field(default=(), metadata=meta(wire="scraper"))
+
+
+@attrs.frozen
+class WorkerListRequest(RequestModel):
+    """Query of your own Workers: a 1-based page, its size and an optional keyword."""
+
+    page_index: int
+    page_size: int
+    keyword: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -217,7 +266,9 @@ class WorkerDetailRequest(RequestModel):
 
 @attrs.frozen
 class StoreSearchRequest(RequestModel):
-    """Query of ``GET /api/store``: a non-blank ``search`` text and a ``limit``."""
+    """Query of the store search: a non-blank ``search`` text (v2 calls it ``keyword``), a
+    ``limit``, and on v2 a 1-based page (``offset``)."""
 
     search: str
     limit: int
+    page_index: int | None = None

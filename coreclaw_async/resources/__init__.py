@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from .account import AsyncAccount
+from .queue import AsyncQueue
 from .runs import AsyncRuns
 from .tasks import AsyncTasks
 from .workers import AsyncWorkers
 
-__all__ = ["AsyncAccount", "AsyncRuns", "AsyncTasks", "AsyncWorkers"]
+__all__ = ["AsyncAccount", "AsyncQueue", "AsyncRuns", "AsyncTasks", "AsyncWorkers"]

@@ -2,40 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import functools
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any
 
+import attrs
+
 from .._constants import (
-    DEFAULT_ABORT_GRACE,
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_EXPORT_FORMAT,
     DEFAULT_MAX_PAGES,
-    DEFAULT_POLL_INTERVAL,
     DEFAULT_RESULT_PAGE_SIZE,
     DEFAULT_RUN_PAGE_SIZE,
-    DEFAULT_WAIT_MANY_POLLERS,
-    DEFAULT_WAIT_TIMEOUT,
     EXPORT_FORMATS,
 )
 from .._download import download as _download
 from .._files import Destination, Writer, check_destination, write_stream
 from .._pagination import ResultIterator, RunIterator, check_page_args
-from .._polling import FinishedRuns, PollEngine
 from .._validation import (
     require_callback_url,
     require_int,
-    require_number,
     require_optional_int,
     require_optional_slug,
     require_optional_timeout,
     require_slug,
     require_timeout,
 )
-from ..callbacks import CallbackReceiver
 from ..errors import InvalidParameterError
 from ..models.runs import (
     ExportLink,
     ExportRequest,
+    LogLevel,
     RerunRequest,
     ResultListRequest,
     ResultPage,
@@ -47,7 +46,8 @@ from ..models.runs import (
     RunStatus,
     StartedRun,
 )
-from ._base import Resource
+from ._history import RunHistory, check_range, day_window, month_windows
+from ._waits import RunWaits
 
 __all__ = ["AsyncRuns"]
 
@@ -78,7 +78,7 @@ def _export_args(run_slug: str, format: str, filter_keys: Iterable[str] | None) 
     return ExportRequest(run_slug=run_slug, format=format.strip().lower(), filter_keys=keys)
 
 
-class AsyncRuns(Resource):
+class AsyncRuns(RunWaits):
     """Runs: one execution of a Worker or Task, identified by its ``run_slug``."""
 
     __slots__ = ()
@@ -107,16 +107,22 @@ class AsyncRuns(Resource):
         page_size: int = DEFAULT_RUN_PAGE_SIZE,
         status: RunStatus | int | None = None,
         scraper_slug: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> RunPage:
-        """Return one page of the run history, newest first (``POST /api/v1/run/list``).
+        """Return one page of the run history, newest first (``run/list``; v2 ``GET /worker-runs``).
 
         ``status`` filters by state (``RunStatus`` or 0-5; 0 = all), ``scraper_slug`` by Worker.
-        ``RunPage.count`` is the total number of matching runs.
+        ``RunPage.count`` is the total number of matching runs. On API v2 the server lists
+        only the current calendar month (UTC+8) unless given ``since`` and ``until`` (aware
+        datetimes) inside one calendar month; whole days are listed. :meth:`list` walks any
+        range, on either version.
 
         Raises:
-            InvalidParameterError: a bad page, size, status or slug (nothing sent).
+            InvalidParameterError: a bad page, size, status, slug or range (nothing sent); a
+                range on API v1, whose run list has no time filter.
 
         Example::
 
@@ -131,6 +137,16 @@ class AsyncRuns(Resource):
             status=_status_filter(status),
             scraper_slug=require_optional_slug("scraper_slug", scraper_slug),
         )
+        start, end = check_range(since, until)
+        if start is not None or end is not None:
+            if self._dialect.name == "v1":
+                raise InvalidParameterError(
+                    "since", "the v1 run list has no time filter: use runs.list(since=..., until=...)"
+                )
+            if start is None or end is None:
+                raise InvalidParameterError("until", "give both since and until (one calendar month)")
+            start_time, end_time = day_window(start, end)
+            request = attrs.evolve(request, start_time=start_time, end_time=end_time)
         return await self._manager.call(self._ops.run_list, request, timeout=timeout, max_retries=max_retries)
 
     def list(
@@ -138,12 +154,21 @@ class AsyncRuns(Resource):
         *,
         status: RunStatus | int | None = None,
         scraper_slug: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         page_size: int = DEFAULT_RUN_PAGE_SIZE,
         max_pages: int = DEFAULT_MAX_PAGES,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> RunIterator:
+    ) -> RunIterator | RunHistory:
         """Iterate over every run of the history, newest first, fetching one page at a time.
+
+        ``since``/``until`` (aware datetimes, either may be left out) keep the runs started in
+        that range, on both versions: on API v2 the range is walked one calendar month (UTC+8)
+        at a time, since the server lists one month per request; on v1 the history is read
+        newest first until a run older than ``since``. Without a range, API v2 lists only the
+        current calendar month (that is what the server does) and v1 the whole history.
+        ``max_pages`` then bounds each month.
 
         Pages stop at a short page, an empty page or when ``count`` is reached (the answers say
         nothing else about the end), when the
@@ -164,17 +189,39 @@ class AsyncRuns(Resource):
         _check_call_options(timeout, max_retries)
         status_code = _status_filter(status)
         scraper = require_optional_slug("scraper_slug", scraper_slug)
+        start, end = check_range(since, until)
         page_size = self._dialect.page_size_for(page_size)
 
-        async def fetch(page_index: int) -> RunPage:
-            request = RunListRequest(
-                page_index=page_index, page_size=page_size, status=status_code, scraper_slug=scraper
-            )
-            return await self._manager.call(
-                self._ops.run_list, request, timeout=timeout, max_retries=max_retries
-            )
+        def listing(window: tuple[int, int] | None = None) -> RunIterator:
+            start_time, end_time = window if window is not None else (None, None)
 
-        return RunIterator(fetch, page_size=page_size, max_pages=max_pages, what="runs.list")
+            async def fetch(page_index: int) -> RunPage:
+                request = RunListRequest(
+                    page_index=page_index,
+                    page_size=page_size,
+                    status=status_code,
+                    scraper_slug=scraper,
+                    start_time=start_time,
+                    end_time=end_time,
+                )
+                return await self._manager.call(
+                    self._ops.run_list, request, timeout=timeout, max_retries=max_retries
+                )
+
+            return RunIterator(fetch, page_size=page_size, max_pages=max_pages, what="runs.list")
+
+        if start is None and end is None:
+            return listing()
+        if self._dialect.name == "v1":
+            return RunHistory([listing], since=start, until=end, stop_at_older=True)
+        if start is None:
+            # v2 must be told where to stop walking back: there is no "everything before".
+            raise InvalidParameterError(
+                "since", "is required with until on API v2 (runs are listed by month)"
+            )
+        windows = month_windows(start, end or datetime.now(timezone.utc))
+        listings = [functools.partial(listing, window) for window in windows]
+        return RunHistory(listings, since=start, until=end, stop_at_older=False)
 
     async def results_page(
         self,
@@ -387,160 +434,59 @@ class AsyncRuns(Resource):
         request = RunRequest(require_slug("run_slug", run_slug))
         await self._manager.call(self._ops.run_abort, request, timeout=timeout, max_retries=max_retries)
 
-    async def wait(
-        self,
-        run_slug: str,
-        *,
-        timeout: float = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        abort_grace: float = DEFAULT_ABORT_GRACE,
-        on_poll: Callable[[Run], Any] | None = None,
-        call_timeout: float | None = None,
-        max_retries: int | None = None,
-        receiver: CallbackReceiver | None = None,
-    ) -> Run:
-        """Poll a run until it is final and return its last record.
+    async def failure_reason(
+        self, run_slug: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> str | None:
+        """Why a run failed, read from its log: the last error entry, or the last line that
+        says error, exception or traceback; ``None`` when the log says nothing of the kind.
 
-        The one-run case of :meth:`wait_many`, with the same cadence: the first check is
-        immediate, the next after about a second, then the gaps grow (jittered) up to
-        ``poll_interval``. With ``receiver`` (the
-        :class:`~coreclaw_async.callbacks.CallbackReceiver` the run was started with), the
-        first check waits for the first gap and a final notice makes the run due at once;
-        the run is still read with ``get`` and returned only when that shows it final, and
-        polling goes on as usual if no notice comes: a lost callback costs latency, never
-        correctness. A failed read is tried again at the next turn, until ``timeout``. A run
-        stuck in ``ABORTING`` is polled for ``abort_grace`` more seconds and then returned as
-        it is (check ``run.status``). ``timeout`` is this wait's own deadline;
-        ``call_timeout``/``max_retries`` apply to each status request. ``on_poll(run)`` is
-        called after every check (e.g. for progress).
+        Works on both versions (API v2 run detail has no failure message at all; on v1 the
+        record's ``err_msg`` is the fallback when the log is silent).
 
         Raises:
-            WaitTimeoutError: the run was not final by ``timeout``; ``last_run`` is the last
-                record seen and ``__cause__`` the last read's failure, if the last read failed.
-            InvalidParameterError: bad arguments. RunNotFoundError: no such run.
-            AuthenticationError: the key was refused.
+            InvalidParameterError: blank slug. RunNotFoundError: no such run.
 
         Example::
 
-            run = await client.runs.wait(run_slug, timeout=600, receiver=receiver)
-            if run.succeeded:
-                async for row in client.runs.results(run.run_slug):
-                    ...
+            run = await client.runs.wait(slug)
+            if run.failed:
+                print(await client.runs.failure_reason(slug))
         """
-        slug = require_slug("run_slug", run_slug)
-        engine = self._engine(
-            [slug],
-            receiver=receiver,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            abort_grace=abort_grace,
-            pollers=1,
-            call_timeout=call_timeout,
-            max_retries=max_retries,
-            on_poll=on_poll,
-        )
-        async with FinishedRuns(engine) as finished:
-            async for run in finished:
-                return run
-        # The iteration ended without the run: it cannot be read (not found, another kind of slug).
-        raise engine.errors[slug]
+        log = await self.log(run_slug, timeout=timeout, max_retries=max_retries)
+        reason = failure_from_log(log)
+        if reason is None and self._dialect.name == "v1":
+            reason = (await self.get(run_slug, timeout=timeout, max_retries=max_retries)).error
+        return reason
 
-    def wait_many(
-        self,
-        run_slugs: Iterable[str],
-        *,
-        receiver: CallbackReceiver | None = None,
-        timeout: float = DEFAULT_WAIT_TIMEOUT,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
-        abort_grace: float = DEFAULT_ABORT_GRACE,
-        concurrency: int = DEFAULT_WAIT_MANY_POLLERS,
-        call_timeout: float | None = None,
-        max_retries: int | None = None,
-    ) -> FinishedRuns:
-        """Wait for many runs at once: an async iterator of final ``Run`` records as they finish.
+    async def last(self, *, timeout: float | None = None, max_retries: int | None = None) -> Run:
+        """The account's most recent run (``GET /api/v2/worker-runs/last``).
 
-        ``concurrency`` poller tasks serve every run, however many there are: each run is
-        read at once, then with growing jittered gaps up to ``poll_interval`` (the same
-        engine and cadence as :meth:`wait`); a failed read is tried again at the run's next
-        turn. With ``receiver``, a final notice makes its run due at once, and the
-        first read of the others waits for the first gap (about a second); every
-        run is still confirmed with ``get`` before it is yielded, so lost, duplicated or
-        forged notices change latency, never the result. Each run is yielded exactly once;
-        runs that cannot be read (``RunNotFoundError``) end up in ``errors`` instead.
-        ``timeout`` bounds the whole wait: ``WaitTimeoutError`` then, with ``pending``
-        holding the last record of each unfinished run. Duplicate slugs are waited for once.
+        CoreClaw calls "last" unstable (another start changes it), so nothing here acts on it:
+        read it, then use its ``run_slug``.
 
         Raises:
-            InvalidParameterError: bad arguments (checked here, before anything is sent).
-
-        Example::
-
-            async with client.runs.wait_many(slugs, receiver=receiver, timeout=900) as finished:
-                async for run in finished:
-                    print(run.run_slug, run.status.name)
+            UnsupportedOperationError: on API v1.
         """
-        if isinstance(run_slugs, (str, bytes)):
-            raise InvalidParameterError("run_slugs", "must be an iterable of run slugs, not a single string")
-        if not isinstance(run_slugs, Iterable):
-            raise InvalidParameterError(
-                "run_slugs", f"must be an iterable of run slugs, got {type(run_slugs).__name__}"
-            )
-        slugs = list(dict.fromkeys(require_slug("run_slugs", slug) for slug in run_slugs))
-        engine = self._engine(
-            slugs,
-            receiver=receiver,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            abort_grace=abort_grace,
-            pollers=require_int("concurrency", concurrency, minimum=1),
-            call_timeout=call_timeout,
-            max_retries=max_retries,
-            on_poll=None,
-        )
-        return FinishedRuns(engine)
-
-    def _engine(
-        self,
-        slugs: Sequence[str],
-        *,
-        receiver: CallbackReceiver | None,
-        timeout: float,
-        poll_interval: float,
-        abort_grace: float,
-        pollers: int,
-        call_timeout: float | None,
-        max_retries: int | None,
-        on_poll: Callable[[Run], Any] | None,
-    ) -> PollEngine:
-        """The poll engine for ``runs.wait`` and ``runs.wait_many``, every argument checked."""
-        if receiver is not None and not isinstance(receiver, CallbackReceiver):
-            raise InvalidParameterError(
-                "receiver", f"must be a CallbackReceiver, got {type(receiver).__name__}"
-            )
-        if on_poll is not None and not callable(on_poll):
-            raise InvalidParameterError("on_poll", f"must be callable, got {type(on_poll).__name__}")
-        per_call = require_optional_timeout("call_timeout", call_timeout)
-        retries = require_optional_int("max_retries", max_retries, minimum=0)
-        get = self._ops.run_get
-        manager = self._manager
-
-        def read(run_slug: str, budget: float) -> Awaitable[Run]:
-            return manager.call(get, RunRequest(run_slug), timeout=budget, max_retries=retries)
-
-        return PollEngine(
-            read,
-            slugs,
-            notices=receiver,
-            timeout=require_timeout("timeout", timeout),
-            poll_interval=require_timeout("poll_interval", poll_interval),
-            abort_grace=require_number("abort_grace", abort_grace, minimum=0),
-            pollers=pollers,
-            call_timeout=manager.timeout if per_call is None else per_call,
-            on_poll=on_poll,
-        )
+        op = self._dialect.require(self._ops.run_last, "runs.last")
+        return await self._manager.call(op, None, timeout=timeout, max_retries=max_retries)
 
 
 def _check_call_options(timeout: Any, max_retries: Any) -> None:
     """Check a call's ``timeout``/``max_retries`` where the call itself happens later (iterators)."""
     require_optional_timeout("timeout", timeout)
     require_optional_int("max_retries", max_retries, minimum=0)
+
+
+# Words of a log line that tell of a failure, when no entry is at the error level.
+_FAILURE_WORDS = re.compile(r"error|exception|traceback|failed|banned|captcha|forbidden", re.IGNORECASE)
+
+
+def failure_from_log(log: RunLog) -> str | None:
+    """The failure a run log tells of: the last ERROR entry, else the last line naming one."""
+    for entry in reversed(log.items):
+        if entry.level is LogLevel.ERROR and entry.content.strip():
+            return entry.content.strip()
+    for entry in reversed(log.items):
+        if _FAILURE_WORDS.search(entry.content):
+            return entry.content.strip()
+    return None

@@ -1,23 +1,46 @@
-"""``client.tasks``: start runs of saved Tasks, one at a time or fanned out."""
+"""``client.tasks``: start runs of saved Tasks, one at a time or fanned out; on API v2, manage them."""
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import operator
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._constants import LOGGER_NAME
-from .._converter import converter
-from .._validation import require_callback_url, require_optional_timeout, require_slug
-from .._validation import require_optional_int as _optional_count
-from ..callbacks import CallbackReceiver, Launch
-from ..errors import CoreClawError, InvalidParameterError, ReceiverClosedError, RunStartUnknownError
+from .._constants import DEFAULT_MAX_PAGES, LOGGER_NAME, V2_MAX_PAGE_SIZE
+from .._pagination import KeyedIterator, check_page_args
+from .._validation import (
+    require_bool,
+    require_callback_url,
+    require_int,
+    require_optional_int,
+    require_optional_slug,
+    require_optional_timeout,
+    require_slug,
+    require_text,
+)
+from ..callbacks import CallbackReceiver
+from ..errors import InvalidParameterError, NotFoundError
 from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
 from ..models.runs import StartedRun
-from ..models.tasks import TaskRunRequest
+from ..models.tasks import (
+    Schedule,
+    Task,
+    TaskCreateRequest,
+    TaskInput,
+    TaskInputRequest,
+    TaskListRequest,
+    TaskPage,
+    TaskRequest,
+    TaskRunRequest,
+    TaskUpdateRequest,
+)
+from ..models.workers import WorkerInput
 from ._base import Resource
+from ._inputs import wrapped_input
+from ._launchers import ReceiverLauncher, TaskLauncher
 
 if TYPE_CHECKING:
     from .._session import SessionManager
@@ -25,143 +48,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(LOGGER_NAME)
 
 __all__ = ["AsyncTasks"]
-
-
-class _TaskLauncher:
-    """Launches saved-Task runs for one call or one batch (the fan-out's :class:`Launcher`)."""
-
-    __slots__ = ("_default_url", "_manager", "_max_retries", "_needs_url", "_op", "_timeout")
-
-    def __init__(
-        self,
-        manager: SessionManager,
-        *,
-        default_url: str | None,
-        callback_url: str | None,
-        timeout: float | None,
-        max_retries: int | None,
-    ) -> None:
-        if callback_url is not None:
-            require_callback_url("callback_url", callback_url)
-        self._manager = manager
-        self._op = manager.dialect.ops.task_run
-        # The per-call URL, else the client's (checked when the client was built); both
-        # checked once, here, not per item.
-        self._default_url = callback_url if callback_url is not None else default_url
-        self._needs_url = manager.dialect.requires_callback("task_run")
-        self._timeout = require_optional_timeout("timeout", timeout)
-        self._max_retries = _optional_count("max_retries", max_retries, minimum=0)
-
-    def prepare(self, item: Any) -> TaskRunRequest:
-        """Check ``item`` (a task slug or a ``TaskRunRequest``) and fill in the callback URL.
-
-        The callback URL is the first of: the request's own, the call's, the client's.
-        Raises ``InvalidParameterError`` naming the bad field.
-        """
-        if isinstance(item, str):
-            require_slug("task_slug", item)
-            url = self._default_url
-            if url is None and self._needs_url:
-                require_callback_url("callback_url", None)
-            return TaskRunRequest(item, url)  # (task_slug, callback_url): positional is cheaper
-        if not isinstance(item, TaskRunRequest):
-            raise InvalidParameterError(
-                "task_slug", f"must be a string or a TaskRunRequest, got {type(item).__name__}"
-            )
-        request: TaskRunRequest = item
-        require_slug("task_slug", request.task_slug)
-        if request.callback_url is not None:
-            require_callback_url("callback_url", request.callback_url)
-            return request
-        url = self._default_url
-        if url is None and self._needs_url:
-            require_callback_url("callback_url", None)
-        return TaskRunRequest(request.task_slug, url)
-
-    def start(
-        self, request: TaskRunRequest, on_send: Callable[[bool], None] | None = None
-    ) -> Awaitable[StartedRun]:
-        """Send a request that :meth:`prepare` made; never re-sent once it may have arrived."""
-        return self._manager.call(
-            self._op, request, timeout=self._timeout, max_retries=self._max_retries, on_send=on_send
-        )
-
-    def in_flight_error(self, request: TaskRunRequest) -> RunStartUnknownError:
-        """A start that was in flight when its batch stopped: a run may exist."""
-        path, _ = self._op.render(converter.unstructure(request))
-        return RunStartUnknownError.build(
-            method=self._op.method,
-            path=path,
-            request=request,
-            attempts=1,
-            reason="the batch was closed while it was in flight",
-        )
-
-
-class _ReceiverLauncher(_TaskLauncher):
-    """Launches whose callback URLs a ``CallbackReceiver`` mints, each bound to its run.
-
-    An item that carries its own ``callback_url`` keeps it and is not tracked. A launch is
-    discarded when its start certainly created nothing; when the outcome is unknown (or the
-    start was cancelled) it is kept, so notices can still name the run that may exist.
-    """
-
-    __slots__ = ("_launches", "_receiver")
-
-    def __init__(
-        self,
-        manager: SessionManager,
-        receiver: CallbackReceiver,
-        *,
-        timeout: float | None,
-        max_retries: int | None,
-    ) -> None:
-        super().__init__(
-            manager, default_url=None, callback_url=None, timeout=timeout, max_retries=max_retries
-        )
-        self._receiver = receiver
-        # Launches minted by prepare() and not yet taken by start(), by callback URL.
-        self._launches: dict[str, Launch] = {}
-
-    def prepare(self, item: Any) -> TaskRunRequest:
-        """As :meth:`_TaskLauncher.prepare`, with a freshly minted callback URL when the item has none.
-
-        Raises ``InvalidParameterError`` for a bad item or when the receiver cannot mint
-        (closed, no public URL yet).
-        """
-        if isinstance(item, TaskRunRequest) and item.callback_url is not None:
-            return super().prepare(item)
-        slug = item.task_slug if isinstance(item, TaskRunRequest) else item
-        require_slug("task_slug", slug)
-        try:
-            launch = self._receiver.mint(label=slug)
-        except ReceiverClosedError:
-            raise InvalidParameterError("callback", "the CallbackReceiver is closed") from None
-        self._launches[launch.callback_url] = launch
-        return TaskRunRequest(slug, launch.callback_url)
-
-    async def start(
-        self, request: TaskRunRequest, on_send: Callable[[bool], None] | None = None
-    ) -> StartedRun:
-        """Start; the returned run is bound to its launch before this returns."""
-        launch = self._launches.pop(request.callback_url or "", None)
-        try:
-            started = await self._manager.call(
-                self._op, request, timeout=self._timeout, max_retries=self._max_retries, on_send=on_send
-            )
-        except CoreClawError as error:
-            if launch is not None and error.outcome in ("not_sent", "rejected"):
-                launch.discard()
-            raise
-        if launch is not None:
-            try:
-                launch.bind(started.run_slug)
-            except InvalidParameterError:
-                # The run exists; a slug we cannot bind must not turn that into an error.
-                logger.warning(
-                    "run %r started but could not be bound to its callback launch", started.run_slug
-                )
-        return started
 
 
 class AsyncTasks(Resource):
@@ -175,7 +61,7 @@ class AsyncTasks(Resource):
             require_callback_url("callback_url", callback_url)
         super().__init__(manager, callback_url=callback_url)
         # The launcher of calls that override nothing: built once, not per call.
-        self._plain = _TaskLauncher(
+        self._plain = TaskLauncher(
             manager, default_url=callback_url, callback_url=None, timeout=None, max_retries=None
         )
 
@@ -186,11 +72,11 @@ class AsyncTasks(Resource):
         callback: CallbackReceiver | None,
         timeout: float | None,
         max_retries: int | None,
-    ) -> _TaskLauncher:
+    ) -> TaskLauncher:
         if callback is None:
             if callback_url is None and timeout is None and max_retries is None:
                 return self._plain
-            return _TaskLauncher(
+            return TaskLauncher(
                 self._manager,
                 default_url=self._callback_url,
                 callback_url=callback_url,
@@ -203,7 +89,7 @@ class AsyncTasks(Resource):
             )
         if callback_url is not None:
             raise InvalidParameterError("callback", "pass either callback= or callback_url=, not both")
-        return _ReceiverLauncher(self._manager, callback, timeout=timeout, max_retries=max_retries)
+        return ReceiverLauncher(self._manager, callback, timeout=timeout, max_retries=max_retries)
 
     def prepare(self, task: str | TaskRunRequest, *, callback_url: str | None = None) -> TaskRunRequest:
         """Validate ``task`` and fill in the callback URL, without sending anything.
@@ -310,8 +196,8 @@ class AsyncTasks(Resource):
         concurrency: int | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
-        on_cancel: Callable[[list[TaskRunOutcome]], None] | None = None,
-    ) -> list[TaskRunOutcome]:
+        on_cancel: Callable[[builtins.list[TaskRunOutcome]], None] | None = None,
+    ) -> builtins.list[TaskRunOutcome]:
         """Like :meth:`run_many`, but wait for every item and return the outcomes in input order.
 
         The list holds one outcome per item, so it grows with the input; use
@@ -331,7 +217,7 @@ class AsyncTasks(Resource):
         """
         if on_cancel is not None and not callable(on_cancel):
             raise InvalidParameterError("on_cancel", f"must be callable, got {type(on_cancel).__name__}")
-        outcomes: list[TaskRunOutcome] = []
+        outcomes: builtins.list[TaskRunOutcome] = []
         batch = self.run_many(
             requests,
             callback_url=callback_url,
@@ -362,3 +248,224 @@ class AsyncTasks(Resource):
             raise
         outcomes.sort(key=operator.attrgetter("index"))
         return outcomes
+
+    # -- saved Task management (API v2) ---------------------------------------------------
+
+    async def list_page(
+        self,
+        *,
+        page_index: int = 1,
+        page_size: int = V2_MAX_PAGE_SIZE,
+        worker: str | None = None,
+        keyword: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> TaskPage:
+        """One page of your saved Tasks (``GET /api/v2/worker-tasks``), optionally of one
+        ``worker`` or matching ``keyword``.
+
+        Raises:
+            UnsupportedOperationError: on API v1. InvalidParameterError: bad arguments.
+        """
+        op = self._dialect.require(self._ops.task_list, "tasks.list_page")
+        request = TaskListRequest(
+            page_index=require_int("page_index", page_index, minimum=1),
+            page_size=self._dialect.check_page_size(
+                "page_size", require_int("page_size", page_size, minimum=1)
+            ),
+            worker_id=require_optional_slug("worker", worker),
+            keyword=None if keyword is None else require_text("keyword", keyword),
+        )
+        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+    def list(
+        self,
+        *,
+        worker: str | None = None,
+        keyword: str | None = None,
+        page_size: int = V2_MAX_PAGE_SIZE,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> KeyedIterator[Task, TaskPage]:
+        """Iterate over every saved Task (optionally of one ``worker`` or matching ``keyword``).
+
+        Example::
+
+            async for task in client.tasks.list(worker="coreclaw/google-maps-scraper"):
+                print(task.task_slug, task.title)
+        """
+        op = self._dialect.require(self._ops.task_list, "tasks.list")
+        check_page_args(page_size, max_pages)
+        require_optional_timeout("timeout", timeout)
+        require_optional_int("max_retries", max_retries, minimum=0)
+        worker_id = require_optional_slug("worker", worker)
+        text = None if keyword is None else require_text("keyword", keyword)
+        size = self._dialect.page_size_for(page_size)
+
+        async def fetch(page_index: int) -> TaskPage:
+            request = TaskListRequest(
+                page_index=page_index, page_size=size, worker_id=worker_id, keyword=text
+            )
+            return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+        return KeyedIterator(fetch, page_size=size, max_pages=max_pages, what="tasks.list", key=_task_key)
+
+    async def get(self, task: str, *, timeout: float | None = None, max_retries: int | None = None) -> Task:
+        """A saved Task: its Worker, input, schedule and run count (``GET /api/v2/worker-tasks/{task}``).
+
+        Raises:
+            UnsupportedOperationError: on API v1. TaskNotFoundError: no such Task.
+        """
+        op = self._dialect.require(self._ops.task_get, "tasks.get")
+        request = TaskRequest(require_slug("task", task))
+        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+    async def create(
+        self,
+        worker: str,
+        *,
+        title: str,
+        input: Mapping[str, Any] | WorkerInput,
+        description: str | None = None,
+        version: str | None = None,
+        schedule: Schedule | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> Task:
+        """Save a new Task of ``worker`` (``POST /api/v2/worker-tasks``) and return it.
+
+        ``input`` is the Worker's own fields (or a ``WorkerInput``, or the wire shape); it is
+        always saved wrapped as ``{"parameters": {"custom": ...}}``, the form a saved Task
+        needs to stay runnable. A create is not re-sent once it may have reached the server
+        (a second one would be a second Task).
+
+        Raises:
+            UnsupportedOperationError: on API v1. InvalidParameterError: bad arguments.
+            WorkerNotFoundError: no such Worker.
+
+        Example::
+
+            task = await client.tasks.create(
+                "coreclaw/google-maps-scraper",
+                title="Coffee in Berlin",
+                input={"searchTerms": ["coffee"], "location": "Berlin"},
+                schedule=Schedule.daily("07:00"),
+            )
+            run = await client.tasks.run(task.task_slug)
+        """
+        op = self._dialect.require(self._ops.task_create, "tasks.create")
+        request = TaskCreateRequest(
+            worker_id=require_slug("worker", worker),
+            title=require_text("title", title),
+            input=wrapped_input(input),
+            description=_optional_text("description", description),
+            version=require_optional_slug("version", version),
+            schedule=_schedule_fields(schedule),
+        )
+        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+    async def update(
+        self,
+        task: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        schedule: Schedule | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        """Change a Task's title, description or schedule (``PUT /api/v2/worker-tasks/{task}``);
+        what is not given stays. Change its input with :meth:`update_input`.
+
+        Raises:
+            UnsupportedOperationError: on API v1. InvalidParameterError: nothing to change, or
+                a bad argument. TaskNotFoundError: no such Task.
+        """
+        op = self._dialect.require(self._ops.task_update, "tasks.update")
+        if title is None and description is None and schedule is None:
+            raise InvalidParameterError("update", "give at least one of title, description, schedule")
+        request = TaskUpdateRequest(
+            task_slug=require_slug("task", task),
+            title=None if title is None else require_text("title", title),
+            description=_optional_text("description", description),
+            schedule=_schedule_fields(schedule),
+        )
+        await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+    async def delete(
+        self,
+        task: str,
+        *,
+        missing_ok: bool = False,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        """Delete a saved Task (``DELETE /api/v2/worker-tasks/{task}``).
+
+        A second delete is answered "not found"; ``missing_ok=True`` makes that a success.
+
+        Raises:
+            UnsupportedOperationError: on API v1. TaskNotFoundError: no such Task (unless
+                ``missing_ok``).
+        """
+        op = self._dialect.require(self._ops.task_delete, "tasks.delete")
+        request = TaskRequest(require_slug("task", task))
+        missing = require_bool("missing_ok", missing_ok)
+        try:
+            await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+        except NotFoundError:
+            if not missing:
+                raise
+
+    async def get_input(
+        self, task: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> TaskInput:
+        """A saved Task's input and Worker version (``GET /api/v2/worker-tasks/{task}/input``).
+
+        Raises:
+            UnsupportedOperationError: on API v1. TaskNotFoundError: no such Task.
+        """
+        op = self._dialect.require(self._ops.task_input_get, "tasks.get_input")
+        request = TaskRequest(require_slug("task", task))
+        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+    async def update_input(
+        self,
+        task: str,
+        input: Mapping[str, Any] | WorkerInput,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> None:
+        """Replace a saved Task's input (``PUT /api/v2/worker-tasks/{task}/input``), sent wrapped
+        as ``{"parameters": {"custom": ...}}``; ``version`` pins a Worker version.
+
+        Raises:
+            UnsupportedOperationError: on API v1. InvalidParameterError: bad arguments.
+            TaskNotFoundError: no such Task.
+        """
+        op = self._dialect.require(self._ops.task_input_update, "tasks.update_input")
+        request = TaskInputRequest(
+            task_slug=require_slug("task", task),
+            input=wrapped_input(input),
+            version=require_optional_slug("version", version),
+        )
+        await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+
+def _task_key(task: Task) -> str:
+    return task.task_slug
+
+
+def _optional_text(field: str, value: str | None) -> str | None:
+    return None if value is None else require_text(field, value, allow_empty=True)
+
+
+def _schedule_fields(schedule: Schedule | None) -> dict[str, Any] | None:
+    if schedule is None:
+        return None
+    if not isinstance(schedule, Schedule):
+        raise InvalidParameterError("schedule", f"must be a Schedule, got {type(schedule).__name__}")
+    return schedule.check().to_wire()

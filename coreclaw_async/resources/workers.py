@@ -1,30 +1,34 @@
-"""``client.workers``: start Worker runs, read a Worker's input schema, search the store."""
+"""``client.workers``: start Worker runs, read input schemas, search the store; on v2, queue runs."""
 
 from __future__ import annotations
 
-import re
+import builtins
 from collections.abc import Mapping
 from typing import Any, Literal, overload
 
 import attrs
 
 from .._constants import (
+    DEFAULT_MAX_PAGES,
     DEFAULT_STORE_LIMIT,
-    MEMORY_CHOICES_MB,
     SYNC_RESULT_MAX_PAGE_SIZE,
     SYNC_RESULT_PAGE_SIZE,
+    V2_MAX_PAGE_SIZE,
 )
 from .._json import dumps
+from .._pagination import KeyedIterator, check_page_args
 from .._validation import (
     require_bool,
     require_callback_url,
     require_int,
-    require_number,
+    require_optional_int,
     require_optional_slug,
+    require_optional_timeout,
     require_slug,
     require_text,
 )
 from ..errors import InvalidParameterError
+from ..models.queue import QueuedRun
 from ..models.runs import RunRequest, StartedRun
 from ..models.workers import (
     StoreSearchRequest,
@@ -33,61 +37,16 @@ from ..models.workers import (
     Worker,
     WorkerDetailRequest,
     WorkerInput,
+    WorkerInputSchema,
+    WorkerListRequest,
+    WorkerPage,
     WorkerRunRequest,
     WorkerRunSync,
 )
 from ._base import Resource
+from ._inputs import check_system, split_input
 
 __all__ = ["AsyncWorkers"]
-
-_REGION = re.compile(r"[A-Z]{2}")
-_SYSTEM_KEYS = frozenset(field.name for field in attrs.fields(SystemParameters))
-
-
-def _check_system(system: SystemParameters) -> SystemParameters:
-    require_number("cpus", system.cpus, minimum=0, exclusive=True)
-    memory = require_int("memory", system.memory, minimum=1)
-    if memory not in MEMORY_CHOICES_MB:
-        raise InvalidParameterError("memory", f"must be one of {MEMORY_CHOICES_MB} (MB), got {memory}")
-    require_int("execute_limit_time_seconds", system.execute_limit_time_seconds, minimum=1)
-    require_number("max_total_charge", system.max_total_charge, minimum=0)
-    require_number("max_total_traffic", system.max_total_traffic, minimum=0)
-    region = system.proxy_region
-    if region is not None and (not isinstance(region, str) or not _REGION.fullmatch(region)):
-        raise InvalidParameterError(
-            "proxy_region", f"must be an ISO-3166 alpha-2 code such as 'US', got {region!r}"
-        )
-    return system
-
-
-def _system_from_mapping(raw: Mapping[str, Any]) -> SystemParameters:
-    values = dict(raw)
-    # Worker detail has sent the memory size as `memory_bytes` (still MB); both mean `memory`.
-    if "memory_bytes" in values:
-        legacy = values.pop("memory_bytes")
-        values.setdefault("memory", legacy)
-    unknown = sorted(map(str, set(values) - _SYSTEM_KEYS))
-    if unknown:
-        raise InvalidParameterError("input", f"unknown system settings: {', '.join(unknown)}")
-    return SystemParameters(**values)
-
-
-def _split_input(value: Mapping[str, Any] | WorkerInput) -> tuple[Mapping[str, Any], SystemParameters | None]:
-    """Return (custom, system) from a ``WorkerInput``, a wire-shaped dict or a plain custom dict."""
-    if isinstance(value, WorkerInput):
-        return value.custom, value.system
-    if not isinstance(value, Mapping):
-        raise InvalidParameterError("input", f"must be a mapping or WorkerInput, got {type(value).__name__}")
-    parameters = value.get("parameters")
-    if set(value) == {"parameters"} and isinstance(parameters, Mapping) and "custom" in parameters:
-        custom = parameters["custom"]
-        if not isinstance(custom, Mapping):
-            raise InvalidParameterError("input", "parameters.custom must be a mapping")
-        system = parameters.get("system")
-        if system is not None and not isinstance(system, Mapping):
-            raise InvalidParameterError("input", "parameters.system must be a mapping")
-        return custom, _system_from_mapping(system) if system is not None else None
-    return value, None
 
 
 class AsyncWorkers(Resource):
@@ -125,7 +84,7 @@ class AsyncWorkers(Resource):
         require_bool("is_async", is_async)
         if system is not None and not isinstance(system, SystemParameters):
             raise InvalidParameterError("system", f"must be a SystemParameters, got {type(system).__name__}")
-        custom, input_system = _split_input(input)
+        custom, input_system = split_input(input)
         try:
             dumps(dict(custom))
         except (TypeError, ValueError) as exc:
@@ -140,7 +99,7 @@ class AsyncWorkers(Resource):
             "proxy_region": proxy_region,
         }
         chosen = {name: value for name, value in overrides.items() if value is not None}
-        settings = _check_system(attrs.evolve(base, **chosen) if chosen else base)
+        settings = check_system(attrs.evolve(base, **chosen) if chosen else base)
         url = callback_url if callback_url is not None else self._callback_url
         if url is not None:
             require_callback_url("callback_url", url)
@@ -157,6 +116,7 @@ class AsyncWorkers(Resource):
                 minimum=1,
                 maximum=SYNC_RESULT_MAX_PAGE_SIZE,
             )
+            page_size = self._dialect.check_page_size("page_size", page_size)
         return WorkerRunRequest(
             scraper_slug=slug,
             is_async=is_async,
@@ -351,7 +311,7 @@ class AsyncWorkers(Resource):
         limit: int = DEFAULT_STORE_LIMIT,
         timeout: float | None = None,
         max_retries: int | None = None,
-    ) -> list[StoreWorker]:
+    ) -> builtins.list[StoreWorker]:
         """Search the Worker store by text (``GET /api/store``; no key needed).
 
         Raises:
@@ -363,7 +323,93 @@ class AsyncWorkers(Resource):
                 print(worker.slug, worker.title)
         """
         query = require_text("query", query).strip()
-        request = StoreSearchRequest(search=query, limit=require_int("limit", limit, minimum=1))
+        limit = self._dialect.check_page_size("limit", require_int("limit", limit, minimum=1))
+        request = StoreSearchRequest(search=query, limit=limit)
         return await self._manager.call(
             self._ops.store_search, request, timeout=timeout, max_retries=max_retries
         )
+
+    # -- what API v2 adds -------------------------------------------------------------------
+
+    def list(
+        self,
+        *,
+        keyword: str | None = None,
+        page_size: int = V2_MAX_PAGE_SIZE,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> KeyedIterator[StoreWorker, WorkerPage]:
+        """Iterate over your own Workers (``GET /api/v2/workers``), optionally matching ``keyword``.
+
+        Raises:
+            UnsupportedOperationError: on API v1. InvalidParameterError: bad arguments.
+
+        Example::
+
+            async for worker in client.workers.list():
+                print(worker.slug, worker.title)
+        """
+        op = self._dialect.require(self._ops.worker_list, "workers.list")
+        check_page_args(page_size, max_pages)
+        require_optional_timeout("timeout", timeout)
+        require_optional_int("max_retries", max_retries, minimum=0)
+        text = None if keyword is None else require_text("keyword", keyword)
+        size = self._dialect.page_size_for(page_size)
+
+        async def fetch(page_index: int) -> WorkerPage:
+            request = WorkerListRequest(page_index=page_index, page_size=size, keyword=text)
+            return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+        return KeyedIterator(fetch, page_size=size, max_pages=max_pages, what="workers.list", key=_worker_key)
+
+    async def input_schema(
+        self, worker: str, *, timeout: float | None = None, max_retries: int | None = None
+    ) -> WorkerInputSchema:
+        """A Worker's input schema, JSON-schema-like (``GET /api/v2/workers/{id}/input-schema``;
+        no key needed).
+
+        Raises:
+            UnsupportedOperationError: on API v1 (use :meth:`get`, whose ``properties`` list the
+                fields). WorkerNotFoundError: no such Worker.
+
+        Example::
+
+            schema = await client.workers.input_schema("coreclaw/google-maps-scraper")
+            print(schema.required, list(schema.properties))
+        """
+        op = self._dialect.require(self._ops.worker_input_schema, "workers.input_schema")
+        request = WorkerDetailRequest(require_slug("worker", worker))
+        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+    async def queue(
+        self,
+        worker: str,
+        *,
+        input: Mapping[str, Any] | WorkerInput,
+        version: str | None = None,
+        callback_url: str | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> QueuedRun:
+        """Put a run of ``worker`` in the run queue (``POST /api/v2/workers/{id}/queued-runs``)
+        instead of starting it: it waits there (for balance or plan capacity) until
+        ``client.queue.activate([queued.queue_ref])`` starts it. Never re-sent once it may have
+        reached the server.
+
+        Raises:
+            UnsupportedOperationError: on API v1. InvalidParameterError: bad arguments.
+            WorkerNotFoundError: no such Worker. RunStartUnknownError: sent, outcome unknown.
+
+        Example::
+
+            queued = await client.workers.queue(worker_slug, input={"searchTerms": ["tea"]})
+            print(queued.queue_ref, queued.queue_status)
+        """
+        op = self._dialect.require(self._ops.worker_queue, "workers.queue")
+        request = self.prepare(worker, input=input, version=version, callback_url=callback_url)
+        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+
+
+def _worker_key(worker: StoreWorker) -> str:
+    return worker.slug
