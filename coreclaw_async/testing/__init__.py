@@ -1,10 +1,11 @@
-"""Test helpers for code that talks to CoreClaw: an in-process fake of the v1 HTTP API.
+"""Test helpers for code that talks to CoreClaw: an in-process fake of the v1 and v2 HTTP APIs.
 
-`FakeCoreClaw` serves the documented v1 endpoints over real HTTP on 127.0.0.1, keeps a
-ledger of every run created, counts requests and TCP connections, injects faults
-(`Fault`) on demand and delivers run callbacks to loopback URLs, as lossy as you ask. It
-is written from the published API documentation as wire JSON and imports nothing from the
-client, so a client bug cannot be mirrored by the fake.
+`FakeCoreClaw` serves the documented v1 and v2 endpoints over real HTTP on 127.0.0.1 from
+one ledger (either version can be switched off), keeps a ledger of every run created,
+counts requests and TCP connections, injects faults (`Fault`) on demand and delivers run
+callbacks to loopback URLs, as lossy as you ask. It is written from the published API
+documentation as wire JSON and imports nothing from the client, so a client bug cannot be
+mirrored by the fake.
 
 pytest users get a ready fixture with ``pytest_plugins = ["coreclaw_async.testing.pytest_plugin"]``.
 Run it standalone with ``python -m coreclaw_async.testing --port 8080``.
@@ -13,21 +14,24 @@ Run it standalone with ``python -m coreclaw_async.testing --port 8080``.
 from __future__ import annotations
 
 from ._callbacks import CallbackDelivery, CallbackSettings, CallbackStats, is_loopback_url
-from ._fake import FakeCoreClaw
+from ._fake import API_VERSIONS, FakeCoreClaw
 from ._faults import Fault
-from ._records import FakeRun, FakeTask, FakeWorker, RunState
+from ._records import FakeQueueItem, FakeRun, FakeTask, FakeWorker, RunState, TaskSchedule
 from ._ulid import is_ulid, new_ulid
 
 __all__ = [
+    "API_VERSIONS",
     "CallbackDelivery",
     "CallbackSettings",
     "CallbackStats",
     "FakeCoreClaw",
+    "FakeQueueItem",
     "FakeRun",
     "FakeTask",
     "FakeWorker",
     "Fault",
     "RunState",
+    "TaskSchedule",
     "is_loopback_url",
     "is_ulid",
     "new_ulid",

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 
 from ._fake import FakeCoreClaw
 from ._v1 import HTTP_STATUS_MODES
+from ._versions import API_VERSIONS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m coreclaw_async.testing",
-        description="Serve a fake CoreClaw v1 API until interrupted.",
+        description="Serve a fake CoreClaw API (v1 and v2) until interrupted.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind; 0 = any free port")
@@ -44,6 +45,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--http-status-mode", choices=HTTP_STATUS_MODES, default="mapped")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
+    parser.add_argument(
+        "--api-versions",
+        nargs="+",
+        choices=API_VERSIONS,
+        default=list(API_VERSIONS),
+        metavar="VERSION",
+        help="API versions to serve (v1, v2; default both); the others answer a plain 404",
+    )
     return parser
 
 
@@ -59,6 +68,7 @@ async def _serve(args: argparse.Namespace) -> None:
         run_schedule=tuple(args.run_schedule),
         http_status_mode=args.http_status_mode,
         seed=args.seed,
+        api_versions=args.api_versions,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

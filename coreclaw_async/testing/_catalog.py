@@ -185,6 +185,40 @@ PROXY_REGIONS: Final[tuple[tuple[str, str], ...]] = (
     ("NZ", "New Zealand"),
 )
 
+# The same regions named in Chinese (v2 ``/proxy/region?language=zh``).
+PROXY_REGION_NAMES_ZH: Final[dict[str, str]] = {
+    "US": "美国",
+    "GB": "英国",
+    "DE": "德国",
+    "FR": "法国",
+    "JP": "日本",
+    "CA": "加拿大",
+    "AU": "澳大利亚",
+    "NL": "荷兰",
+    "ES": "西班牙",
+    "IT": "意大利",
+    "SE": "瑞典",
+    "CH": "瑞士",
+    "PL": "波兰",
+    "BR": "巴西",
+    "MX": "墨西哥",
+    "AR": "阿根廷",
+    "IN": "印度",
+    "SG": "新加坡",
+    "HK": "中国香港",
+    "KR": "韩国",
+    "TW": "中国台湾",
+    "ID": "印度尼西亚",
+    "TH": "泰国",
+    "VN": "越南",
+    "PH": "菲律宾",
+    "AE": "阿联酋",
+    "TR": "土耳其",
+    "ZA": "南非",
+    "IE": "爱尔兰",
+    "NZ": "新西兰",
+}
+
 # Column definitions of every synthetic result set; the row id key is internal and not a column.
 ROW_ID_KEY: Final = "__coreclaw_data_id__"
 RESULT_HEADERS: Final[list[dict[str, str]]] = [

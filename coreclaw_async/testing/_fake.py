@@ -1,9 +1,11 @@
 """FakeCoreClaw: the public face of the fake, wiring its parts together.
 
-The parts: `_ledger` (account, Workers, Tasks, runs), `_http` (server, counters, dispatch,
-faults), `_v1` (the v1 route table and wire rules), `_files` (log and export downloads)
-and `_callbacks` (run notices). The fake is written from the documented wire format and
-shares no code with the client, so that a bug in a client model cannot be mirrored here.
+The parts: `_ledger` (account, Workers, Tasks, runs, run queue), `_http` (server, counters,
+dispatch, faults), `_v1` and `_v2` (each version's routes and wire rules, answering from
+the one ledger), `_versions` (which versions are served), `_files` (log and export
+downloads) and `_callbacks` (run notices). The fake is written from the documented wire
+format and shares no code with the client, so that a bug in a client model cannot be
+mirrored here.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import dataclasses
 import random
 import secrets
+import time
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -19,23 +23,36 @@ from typing import Any
 from ._callbacks import CallbackDelivery, CallbackDispatcher, CallbackSettings, CallbackStats
 from ._faults import Fault, FaultRule
 from ._files import FileStore
-from ._http import Dispatcher
+from ._http import Dialect, Dispatcher
 from ._ledger import DEFAULT_WORKER, Ledger
-from ._records import FakeRun, FakeTask, FakeWorker
+from ._records import FakeQueueItem, FakeRun, FakeTask, FakeWorker
 from ._v1 import HTTP_STATUS_MODES, V1Api
+from ._v2 import V2Api
+from ._v2_base import MISSING_RUN_CODES, V2Settings
+from ._v2_wire import RUN_NOT_FOUND
+from ._versions import API_VERSIONS, Absent, is_v1_path, is_v2_path, parse_versions
 
-__all__ = ["HTTP_STATUS_MODES", "FakeCoreClaw"]
+__all__ = ["API_VERSIONS", "HTTP_STATUS_MODES", "FakeCoreClaw"]
 
 DEFAULT_BALANCE = "10122.5547"
 
 
 class FakeCoreClaw:
-    """An in-process fake of the CoreClaw v1 HTTP API, served over real HTTP on loopback.
+    """An in-process fake of the CoreClaw v1 and v2 HTTP APIs, served over real HTTP on loopback.
 
-    It answers the 13 v1 operations with the documented envelopes, keeps a ledger of every
-    run created (`runs`), counts requests and TCP connections, and can inject faults
-    (`inject`). Runs move ready -> running -> succeeded/failed on the clock (`run_schedule`),
-    computed lazily when asked.
+    It answers the 13 v1 operations and the published v2 operations with the documented
+    envelopes, both from one ledger: a Task created on v2 runs on v1 and every run shows on
+    both. ``api_versions=("v2",)`` serves v2 only (every v1 path is a plain HTTP 404), and
+    ``("v1",)`` the reverse. It keeps a ledger of every run created (`runs`), counts
+    requests and TCP connections, and can inject faults (`inject`) on either version. Runs
+    move ready -> running -> succeeded/failed on the clock (`run_schedule`), computed lazily
+    when asked; `add_run` records a run started at any instant, e.g. in a past month.
+
+    v2 specifics: a missing run answers ``v2_missing_run_code`` (70001, or 11004); business
+    codes (30001 .. 70002) have no documented HTTP status, so ``http_status_mode`` picks a
+    plausible one or 200 for them (documented codes keep their status). Runs queued through
+    ``queued-runs`` wait until activated; activation is refused per item while the balance
+    is zero or the plan limit is full (`set_balance`, `set_concurrency_limit`).
 
     Plan limit: with ``concurrency_limit=N`` a run start (task run, Worker run, rerun) is
     refused with envelope 30003 while N runs are running; ready (queued) runs do not count,
@@ -95,9 +112,12 @@ class FakeCoreClaw:
         callback_delay: float | tuple[float, float] = 0.0,
         callback_reorder: float | bool = False,
         callback_legacy_shape: float | bool = False,
+        api_versions: Iterable[str] = API_VERSIONS,
+        v2_missing_run_code: int = RUN_NOT_FOUND,
     ) -> None:
         if http_status_mode not in HTTP_STATUS_MODES:
             raise ValueError(f"http_status_mode must be one of {HTTP_STATUS_MODES}")
+        self._api_versions = parse_versions(api_versions)
         ready_for, running_for = run_schedule
         if ready_for < 0 or running_for < 0:
             raise ValueError("run_schedule durations must be >= 0")
@@ -133,8 +153,22 @@ class FakeCoreClaw:
         self._http = Dispatcher(rng=random.Random(seed), latency=latency, keepalive_timeout=keepalive_timeout)
         files = FileStore(self._ledger)
         always_200 = http_status_mode == "always_200"
-        # v1 is the first dialect: it answers unknown paths. A later version is one more line here.
-        self._http.add_dialect(V1Api(self._ledger, self._http, files, always_200=always_200))
+        self._v2 = V2Settings(always_200=always_200)
+        self.v2_missing_run_code = v2_missing_run_code
+        # The first dialect answers unknown paths: v1 if served. A version switched off owns
+        # its paths only to answer them with a plain 404.
+        served: list[Dialect] = []
+        absent: list[Dialect] = []
+        if "v1" in self._api_versions:
+            served.append(V1Api(self._ledger, self._http, files, always_200=always_200))
+        else:
+            absent.append(Absent(is_v1_path))
+        if "v2" in self._api_versions:
+            served.append(V2Api(self._ledger, self._http, files, self._v2))
+        else:
+            absent.append(Absent(is_v2_path))
+        for dialect in served + absent:
+            self._http.add_dialect(dialect)
         self._http.serve_files(files.serve)
 
         if isinstance(tasks, str):
@@ -226,6 +260,27 @@ class FakeCoreClaw:
         self._ledger.abort_linger = value
 
     @property
+    def api_versions(self) -> tuple[str, ...]:
+        """The API versions served (``"v1"``, ``"v2"``); the paths of any other answer a plain 404."""
+        return self._api_versions
+
+    @property
+    def v2_missing_run_code(self) -> int:
+        """Envelope code v2 answers for a run that does not exist: 70001 (default) or 11004.
+
+        The documentation does not settle which one the platform sends; it applies to every
+        v2 operation on a run (detail, abort, log, rerun, result, export, and the last-run
+        shortcuts when there is no run). Set it to run a client against either.
+        """
+        return self._v2.missing_run_code
+
+    @v2_missing_run_code.setter
+    def v2_missing_run_code(self, value: int) -> None:
+        if value not in MISSING_RUN_CODES:
+            raise ValueError(f"v2_missing_run_code must be one of {MISSING_RUN_CODES}")
+        self._v2.missing_run_code = value
+
+    @property
     def sync_wait_cap(self) -> float:
         """Longest wait of a synchronous `scraper/run` before it answers `running`."""
         return self._ledger.sync_wait_cap
@@ -274,6 +329,11 @@ class FakeCoreClaw:
     def runs(self) -> list[FakeRun]:
         """The ledger: every run created, oldest first."""
         return list(self._ledger.runs)
+
+    @property
+    def queue_items(self) -> list[FakeQueueItem]:
+        """Every item ever queued through v2 ``queued-runs``, activated and released ones included."""
+        return list(self._ledger.queue.values())
 
     def runs_by_task(self) -> dict[str, int]:
         """Number of runs created per task slug (reruns of a task's run count for that task)."""
@@ -373,11 +433,16 @@ class FakeCoreClaw:
         versions: Iterable[str] | None = None,
         readme: str | None = None,
         properties: list[dict[str, Any]] | None = None,
+        owned: bool = False,
     ) -> FakeWorker:
-        """Add (or replace) a Worker known to `/api/scraper`, `/api/store` and `scraper/run`.
+        """Add (or replace) a Worker known to both versions (`/api/scraper`, v2 ``/workers/{id}``, ...).
 
-        ``version`` is the latest version; ``versions`` lists any others `scraper/run`
-        accepts. ``properties`` defaults to the documented startURLs/maximum/download_images form.
+        ``version`` is the latest version; ``versions`` lists any others a start accepts.
+        ``properties`` defaults to the documented startURLs/maximum/download_images form.
+        ``owned=True`` makes it the caller's own Worker: v2 ``GET /workers`` lists it and the
+        store does not. On v2 it is found by ``slug``, by ``owner~name`` (from an
+        ``owner/name`` slug, else the caller's or the store's user name and a name made of
+        the title) and by the ULID it lists as ``slug``.
         """
         return self._ledger.add_worker(
             slug,
@@ -387,6 +452,7 @@ class FakeCoreClaw:
             versions=versions,
             readme=readme,
             properties=properties,
+            owned=owned,
         )
 
     def add_task(
@@ -395,13 +461,64 @@ class FakeCoreClaw:
         *,
         foreign: bool = False,
         scraper_slug: str = DEFAULT_WORKER,
+        title: str | None = None,
+        input: Any = None,
     ) -> str:
         """Add a saved Task of Worker ``scraper_slug`` and return its slug (a new ULID by default).
 
+        ``input`` is saved as given (default: the Worker's defaults in ``parameters``).
         ``foreign=True`` makes a Task that belongs to another user: starting it answers 4010
-        "Task does not belong to you". Raises ``ValueError`` for a duplicate slug or unknown Worker.
+        "Task does not belong to you" on v1, and v2 does not find it (60001). Raises
+        ``ValueError`` for a duplicate slug or unknown Worker.
         """
-        return self._ledger.add_task(slug, foreign=foreign, scraper_slug=scraper_slug)
+        return self._ledger.add_task(
+            slug, foreign=foreign, scraper_slug=scraper_slug, title=title, input_=input
+        )
+
+    def add_run(
+        self,
+        scraper_slug: str = DEFAULT_WORKER,
+        *,
+        started_at: float | datetime | None = None,
+        duration: float = 60.0,
+        fails: bool = False,
+        rows: int | None = None,
+        task_slug: str | None = None,
+    ) -> FakeRun:
+        """Record a run of Worker ``scraper_slug`` that started at ``started_at``, as if started then.
+
+        ``started_at`` is Unix seconds or an aware `datetime` (default: ``duration`` seconds
+        ago, so the run just ended). The run runs ``duration`` seconds from then and ends
+        failed if ``fails``, with ``rows`` rows (default `rows_per_run`); it has no callback.
+        Use it to fill past months for the v2 run list, which lists one calendar month at a
+        time (Beijing time). Raises ``ValueError`` for an unknown Worker or Task, a naive
+        `datetime` or a negative ``duration``.
+
+        Example: ``fake.add_run(started_at=datetime(2026, 3, 10, tzinfo=timezone.utc))``.
+        """
+        worker = self._ledger.workers.get(scraper_slug)
+        if worker is None:
+            raise ValueError(f"unknown Worker {scraper_slug!r}; add it with add_worker() first")
+        if task_slug is not None and task_slug not in self._ledger.tasks:
+            raise ValueError(f"unknown task {task_slug!r}")
+        if duration < 0:
+            raise ValueError("duration must be >= 0")
+        if isinstance(started_at, datetime):
+            if started_at.tzinfo is None:
+                raise ValueError("started_at must be an aware datetime (give it a tzinfo)")
+            started_at = started_at.timestamp()
+        return self._ledger.create_run(
+            task_slug=task_slug,
+            worker=worker,
+            scraper_slug=worker.slug,
+            version=worker.version,
+            callback_url=None,
+            input_=worker.default_input(),
+            started_at=time.time() - duration if started_at is None else float(started_at),
+            duration=float(duration),
+            fails=fails,
+            rows=rows,
+        )
 
     def set_balance(self, balance: str | Decimal) -> None:
         """Set the balance `account/info` reports; zero or less makes run starts answer 30001."""

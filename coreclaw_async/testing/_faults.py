@@ -13,17 +13,18 @@ __all__ = ["AFTER_FAULTS", "CLOSING_PROXY_STATUSES", "PROXY_PAGES", "Fault", "Fa
 class Fault(str, enum.Enum):
     """A misbehaviour to inject with `FakeCoreClaw.inject`.
 
-    Faults apply to authenticated requests whose parameters are valid. "Before" faults act
+    Faults apply to authenticated requests whose parameters are valid, on either API version
+    (an envelope fault answers in the version of the path it hits). "Before" faults act
     before the endpoint does anything (nothing is created); "after" faults act once the
     endpoint has done its work (a started run exists in the ledger).
     """
 
     RATE_LIMIT = "rate_limit"
-    """Envelope 4290 with HTTP 429 (plus ``Retry-After`` if ``retry_after`` is given)."""
+    """Envelope 4290 (13000 on v2) with HTTP 429 (plus ``Retry-After`` if ``retry_after`` is given)."""
     RATE_LIMIT_V2 = "rate_limit_v2"
     """Envelope 13000 "too many requests" with HTTP 429."""
     CONCURRENCY_LIMIT = "concurrency_limit"
-    """Envelope 30003 (plan concurrency reached), HTTP 200."""
+    """Envelope 30003 (plan concurrency reached); HTTP 200 on v1, the v2 business status on v2."""
     HTTP_400_HTML = "http_400_html"
     """A front proxy's HTML "400 Bad Request" page; the API never saw the request (nothing
     created) and the proxy closes the connection after answering."""
@@ -45,9 +46,9 @@ class Fault(str, enum.Enum):
     HTTP_504_HTML = "http_504_html"
     """An nginx HTML error page with status 504; nothing created."""
     SERVER_ERROR = "server_error"
-    """Envelope 5000 with HTTP 500; nothing created."""
+    """Envelope 5000 (10000 on v2) with HTTP 500; nothing created."""
     SERVER_ERROR_AFTER_CREATE = "server_error_after_create"
-    """The endpoint runs (a run is created), then envelope 5000 with HTTP 500 is answered."""
+    """The endpoint runs (a run is created), then envelope 5000 (10000 on v2) with HTTP 500 is answered."""
     DROP_BEFORE_CREATE = "drop_before_create"
     """The TCP connection is closed without an answer; nothing created."""
     DROP_AFTER_CREATE = "drop_after_create"

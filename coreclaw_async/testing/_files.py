@@ -1,28 +1,24 @@
 """Files the fake serves beside the API: run logs and exported results behind signed URLs.
 
 The log and export endpoints hand out URLs under ``/files/``; this module mints those URLs
-and answers them: a plain-text log, a CSV or JSON export streamed in chunks, and errors in
-the XML an object store answers with. It also writes the log entries a run shows at any
+and answers them: a plain-text log, an export streamed in chunks (`_exports` writes each
+format), and errors in the XML an object store answers with. It also writes the log entries a run shows at any
 instant, which the log endpoint lists as JSON.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
-import io
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from . import _wire as wire
-from ._catalog import result_row
+from ._exports import CONTENT_TYPES, TEXT_FORMATS, export_chunks
 from ._ledger import Ledger
 from ._records import FAILED, SUCCEEDED, FakeRun, RunState
 
@@ -32,8 +28,6 @@ LOG_URL_PREFIX = "/files/log/"
 EXPORT_URL_PREFIX = "/files/export/"
 # How long a pre-signed export URL stays valid.
 EXPORT_URL_TTL = 3600
-# Rows per chunk when streaming an export file.
-EXPORT_CHUNK_ROWS = 1000
 
 _LEVELS = {1: "DEBUG", 2: "INFO", 3: "WARN", 4: "ERROR"}
 
@@ -108,41 +102,15 @@ class FileStore:
                 content_type="application/xml",
             )
         response = web.StreamResponse()
-        response.content_type = "text/csv" if export.fmt == "csv" else "application/json"
-        response.charset = "utf-8"
+        response.content_type = CONTENT_TYPES[export.fmt]
+        if export.fmt in TEXT_FORMATS:
+            response.charset = "utf-8"
         response.headers["Content-Disposition"] = f'attachment; filename="{token}"'
         await response.prepare(request)
-        async for chunk in _export_chunks(export):
+        async for chunk in export_chunks(export.run_slug, export.keys, export.fmt, export.count):
             await response.write(chunk)
         await response.write_eof()
         return response
-
-
-async def _export_chunks(export: _Export) -> AsyncIterator[bytes]:
-    """Yield the export file in pieces so large results never sit in memory as one string."""
-    keys = export.keys
-    if export.fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(keys)
-        for start in range(0, export.count, EXPORT_CHUNK_ROWS):
-            for index in range(start, min(start + EXPORT_CHUNK_ROWS, export.count)):
-                row = result_row(export.run_slug, index)
-                writer.writerow([row[key] for key in keys])
-            yield buffer.getvalue().encode()
-            buffer.seek(0)
-            buffer.truncate()
-        if buffer.tell():
-            yield buffer.getvalue().encode()
-        return
-    yield b"["
-    for start in range(0, export.count, EXPORT_CHUNK_ROWS):
-        rows = []
-        for index in range(start, min(start + EXPORT_CHUNK_ROWS, export.count)):
-            row = result_row(export.run_slug, index)
-            rows.append(wire.dumps({key: row[key] for key in keys}))
-        yield (b"," if start else b"") + b",".join(rows)
-    yield b"]"
 
 
 def _log_group(run_slug: str, salt: str) -> str:

@@ -1,4 +1,4 @@
-"""Records the fake keeps: Workers, saved Tasks and the run ledger."""
+"""Records the fake keeps: Workers, saved Tasks, the run ledger and the run queue."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ __all__ = [
     "READY",
     "RUNNING",
     "SUCCEEDED",
+    "FakeQueueItem",
     "FakeRun",
     "FakeTask",
     "FakeWorker",
     "RunState",
+    "TaskSchedule",
 ]
 
 # v1 run status integers. On the platform only "running" counts against the plan's limit.
@@ -44,11 +46,39 @@ class FakeWorker:
     """Input descriptors (`parameters.custom.properties[]`)."""
     system: dict[str, Any]
     """System defaults (`parameters.system`)."""
+    id: int = 0
+    """Numeric id v2 task records carry as ``worker_id`` (beyond 2**53, as the platform's are)."""
+    store_slug: str = ""
+    """The ``slug`` v2 lists: a ULID (the same as `slug` for a Worker keyed by a ULID)."""
+    username: str = ""
+    """Owner's user name; with `name` it makes the v2 path ``username~name``."""
+    name: str = ""
+    owned: bool = False
+    """True if the Worker belongs to the caller (v2 ``GET /workers`` lists only those)."""
 
     @property
     def version(self) -> str:
         """The latest version."""
         return self.versions[0]
+
+    @property
+    def path(self) -> str:
+        """The v2 path id ``username~name`` (``~`` stands for ``/``)."""
+        return f"{self.username}~{self.name}"
+
+    def missing_input(self, input_: Any) -> str | None:
+        """Name of the first required property ``input_.parameters.custom`` lacks, or None.
+
+        The platform reads a run's Worker fields only from ``parameters.custom``: a flat input
+        misses every required field, which is how a saved Task with a flat input fails to run.
+        """
+        parameters = input_.get("parameters") if isinstance(input_, dict) else None
+        custom = parameters.get("custom") if isinstance(parameters, dict) else None
+        given = custom if isinstance(custom, dict) else {}
+        for prop in self.properties:
+            if prop.get("required") and prop["name"] not in given:
+                return str(prop["name"])
+        return None
 
     def default_input(self) -> dict[str, Any]:
         """The input a Task of this Worker saves: system defaults plus each property's default."""
@@ -56,16 +86,67 @@ class FakeWorker:
         return {"parameters": {"system": {**self.system, "proxy_region": "US"}, "custom": custom}}
 
 
+@dataclass(frozen=True)
+class TaskSchedule:
+    """A saved Task's schedule, as v2 task records carry it (0 / "" = not set).
+
+    ``type``: 0 none, 1 daily, 2 weekly, 3 monthly, 4 once; ``time`` is ``HH:mm``,
+    ``weekday`` 1 (Monday) .. 7, ``day`` 1 .. 31, ``once_date`` ``YYYY-MM-DD``.
+    """
+
+    enabled: int = 0
+    type: int = 0
+    time: str = ""
+    weekday: int = 0
+    day: int = 0
+    once_date: str = ""
+
+
 @dataclass(eq=False)
 class FakeTask:
-    """A saved Task: a Worker plus a preset input. ``foreign`` Tasks belong to someone else."""
+    """A saved Task: a Worker plus a preset input. ``foreign`` Tasks belong to someone else.
+
+    ``input`` is kept exactly as it was sent, flat or wrapped in ``parameters.custom``.
+    """
 
     slug: str
     scraper_slug: str
     title: str
     version: str
-    input: dict[str, Any]
+    input: Any
     foreign: bool = False
+    id: int = 0
+    """Numeric id of v2 task records (beyond 2**53)."""
+    description: str = ""
+    schedule: TaskSchedule = field(default_factory=TaskSchedule)
+    created_at: int = 0
+    """Unix seconds."""
+    updated_at: int = 0
+    """Unix seconds of the last change (title, description, schedule or input)."""
+    last_run_slug: str = ""
+    """Slug of the newest run started from this Task ("" if none)."""
+
+
+@dataclass(eq=False)
+class FakeQueueItem:
+    """A run waiting in the v2 run queue until it is activated (then it is a run) or released.
+
+    ``status`` is ``waiting``, ``inactive`` (released) or ``activated`` (``run_slug`` set);
+    activated items are no longer listed by the API.
+    """
+
+    ref: str
+    scraper_slug: str
+    version: str
+    input: Any
+    callback_url: str | None
+    created_at: int
+    """Unix seconds."""
+    status: str = "waiting"
+    reason: str = ""
+    """The reason given when it was released."""
+    updated_at: int = 0
+    run_slug: str | None = None
 
 
 class RunState(NamedTuple):

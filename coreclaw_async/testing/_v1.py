@@ -20,7 +20,7 @@ from ._catalog import PROXY_REGIONS, RESULT_HEADERS, RESULT_KEYS, result_row
 from ._faults import Fault
 from ._files import FileStore, log_entries
 from ._http import ApiError, Args, Dispatcher, Route, RouteTable, json_response
-from ._ledger import Ledger, Refusal
+from ._ledger import Ledger, Refusal, hold_until_final
 from ._records import FAILED, SUCCEEDED, FakeRun, FakeWorker
 from ._v1_args import check_system, invalid, json_int, opt_str, query_int, req_str
 
@@ -31,8 +31,6 @@ __all__ = ["ACCOUNT_TRAFFIC", "ACCOUNT_TRAFFIC_EXPIRATION_AT", "HTTP_STATUS_MODE
 HTTP_STATUS_MODES = ("mapped", "always_200")
 ACCOUNT_TRAFFIC = 178194757135
 ACCOUNT_TRAFFIC_EXPIRATION_AT = 1775267018
-# Longest sleep between two looks at a run while a synchronous start waits for it.
-SYNC_POLL_INTERVAL = 0.25
 
 _FAULT_CODES: Final[Mapping[Fault, int]] = {
     Fault.RATE_LIMIT: wire.RATE_LIMITED,
@@ -201,10 +199,14 @@ class V1Api:
             raise ApiError(wire.TASK_NOT_FOUND)
         if task.foreign:
             raise ApiError(wire.UNAUTHORIZED, wire.TASK_NOT_YOURS_MESSAGE)
+        worker = ledger.workers.get(task.scraper_slug)
+        # A Task saved (through v2) with a flat input lacks its Worker's required fields.
+        if worker is not None and worker.missing_input(task.input) is not None:
+            raise invalid()
         self._check_can_start()
         run = ledger.create_run(
             task_slug=task.slug,
-            worker=ledger.workers.get(task.scraper_slug),
+            worker=worker,
             scraper_slug=task.scraper_slug,
             version=task.version,
             callback_url=callback_url,
@@ -256,13 +258,7 @@ class V1Api:
 
     async def _wait_sync(self, run: FakeRun, page_index: int, page_size: int) -> bytes:
         """Hold a synchronous start until the run is final or the sync wait cap passes."""
-        deadline = time.monotonic() + self._ledger.sync_wait_cap
-        while True:
-            now = time.monotonic()
-            if run.status_at(now) in (SUCCEEDED, FAILED) or now >= deadline:
-                break
-            pause = min(run.final_at - now, deadline - now, SYNC_POLL_INTERVAL)
-            await self._http.pause(max(pause, 0.001))
+        now = await hold_until_final(run, self._ledger.sync_wait_cap, self._http.pause)
         state = run.state(now)
         final = state.status in (SUCCEEDED, FAILED)
         end_ms = int((run.created_at_wall + run.final_at - run.created_at) * 1000) if final else 0

@@ -56,6 +56,37 @@ async def test_module_serves_until_sigterm_and_prints_its_coordinates() -> None:
     assert proc.returncode == 0, stderr.decode()
 
 
+async def test_module_serves_only_the_api_versions_asked_for() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "coreclaw_async.testing",
+        "--port",
+        "0",
+        "--api-key",
+        "scraper_api_v2",
+        "--api-versions",
+        "v2",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip() for _ in range(3)]
+        url = dict(line.split("=", 1) for line in lines)["CORECLAW_BASE_URL"]
+        headers = {"Authorization": "Bearer scraper_api_v2", "api-key": "scraper_api_v2"}
+        async with aiohttp.ClientSession(headers=headers) as http:
+            async with http.get(url + "/api/v2/users/account") as resp:
+                assert (await resp.json())["code"] == 0
+            async with http.post(url + "/api/v1/account/info") as resp:
+                assert resp.status == 404
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(proc.communicate(), 10)
+    assert proc.returncode == 0, stderr.decode()
+
+
 def test_pytest_plugin_provides_a_started_fake(tmp_path: Path) -> None:
     (tmp_path / "pytest.ini").write_text(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
@@ -78,6 +109,14 @@ def test_pytest_plugin_provides_a_started_fake(tmp_path: Path) -> None:
             async def test_marker(coreclaw_fake):
                 assert coreclaw_fake.api_key == "scraper_api_marked"
                 assert len(coreclaw_fake.task_slugs) == 1
+
+            @pytest.mark.coreclaw_fake(api_versions=("v2",))
+            async def test_v2_only(coreclaw_fake):
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(coreclaw_fake.url + "/api/v2/proxy/region") as resp:
+                        assert (await resp.json())["code"] == 0
+                    async with http.get(coreclaw_fake.url + "/api/proxy/region") as resp:
+                        assert resp.status == 404
             """
         )
     )
@@ -92,4 +131,4 @@ def test_pytest_plugin_provides_a_started_fake(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
