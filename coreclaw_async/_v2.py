@@ -92,6 +92,19 @@ def _log(data: Any) -> Any:
     return data
 
 
+def _queue_page(data: Any) -> Any:
+    """Queue items name their state ``queue_status`` like a queued run, or plain ``status``."""
+    if isinstance(data, dict) and isinstance(data.get("list"), list):
+        items = []
+        for item in data["list"]:
+            if isinstance(item, dict) and "queue_status" not in item and "status" in item:
+                item = dict(item)
+                item["queue_status"] = item.pop("status")
+            items.append(item)
+        data = {**data, "list": items}
+    return data
+
+
 def _store_workers(data: _StoreSearchData) -> list[StoreWorker]:
     return list(data.scraper)
 

@@ -38,11 +38,11 @@ class QueuedRun:
 
 @attrs.frozen(kw_only=True)
 class QueueItem:
-    """An item of the run queue: its reference, its status (``"waiting"`` or ``"inactive"``),
-    the Worker it would run, and what else the server says (``extra``)."""
+    """An item of the run queue: its reference, its ``queue_status`` (``"waiting"`` or
+    ``"inactive"``), the Worker it would run, and what else the server says (``extra``)."""
 
     queue_ref: str = attrs.field(metadata=meta(identifier=True))
-    status: str = ""
+    queue_status: str = ""
     worker_slug: str = ""
     created_at: datetime | None = attrs.field(default=None, metadata=meta(unit="s"))
     extra: Mapping[str, Any] = attrs.field(factory=dict, metadata=meta(extra=True))

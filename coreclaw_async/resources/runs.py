@@ -478,7 +478,11 @@ def _check_call_options(timeout: Any, max_retries: Any) -> None:
 
 
 # Words of a log line that tell of a failure, when no entry is at the error level.
-_FAILURE_WORDS = re.compile(r"error|exception|traceback|failed|banned|captcha|forbidden", re.IGNORECASE)
+_FAILURE_WORDS = re.compile(
+    # "failed" only when no zero counts it ("1 succeeded, 0 failed" tells of no failure).
+    r"\b(?:error|exception|traceback|banned|captcha|forbidden)\b|(?<!\b0 )\bfailed\b",
+    re.IGNORECASE,
+)
 
 
 def failure_from_log(log: RunLog) -> str | None:

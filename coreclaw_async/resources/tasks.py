@@ -22,7 +22,7 @@ from .._validation import (
     require_text,
 )
 from ..callbacks import CallbackReceiver
-from ..errors import InvalidParameterError, NotFoundError
+from ..errors import CoreClawError, InvalidParameterError, NotFoundError
 from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
 from ..models.runs import StartedRun
 from ..models.tasks import (
@@ -333,7 +333,8 @@ class AsyncTasks(Resource):
         timeout: float | None = None,
         max_retries: int | None = None,
     ) -> Task:
-        """Save a new Task of ``worker`` (``POST /api/v2/worker-tasks``) and return it.
+        """Save a new Task of ``worker`` (``POST /api/v2/worker-tasks``) and return it, read back
+        whole (the create answers with the new slug only).
 
         ``input`` is the Worker's own fields (or a ``WorkerInput``, or the wire shape); it is
         always saved wrapped as ``{"parameters": {"custom": ...}}``, the form a saved Task
@@ -363,7 +364,13 @@ class AsyncTasks(Resource):
             version=require_optional_slug("version", version),
             schedule=_schedule_fields(schedule),
         )
-        return await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+        created = await self._manager.call(op, request, timeout=timeout, max_retries=max_retries)
+        # The create answers with the new slug; the whole Task is one read away.
+        try:
+            return await self.get(created.task_slug, timeout=timeout, max_retries=max_retries)
+        except CoreClawError as error:
+            logger.warning("task %s was created but could not be read back: %s", created.task_slug, error)
+            return created
 
     async def update(
         self,
