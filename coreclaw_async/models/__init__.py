@@ -6,6 +6,7 @@ from typing import Any
 
 from .account import AccountInfo, ProxyRegion
 from .callbacks import FINAL_CALLBACK_STATUSES, RunCallback
+from .queue import QueueActivation, QueuedRun, QueueItem, QueuePage
 from .runs import (
     ExportLink,
     ExportRequest,
@@ -23,7 +24,7 @@ from .runs import (
     RunStatus,
     StartedRun,
 )
-from .tasks import TaskRunRequest, deprecated_task_run
+from .tasks import Schedule, ScheduleKind, Task, TaskInput, TaskPage, TaskRunRequest, deprecated_task_run
 from .workers import (
     InputProperty,
     InputSchema,
@@ -33,6 +34,8 @@ from .workers import (
     Worker,
     WorkerDetailRequest,
     WorkerInput,
+    WorkerInputSchema,
+    WorkerPage,
     WorkerParameters,
     WorkerRunRequest,
     WorkerRunSync,
@@ -48,6 +51,10 @@ __all__ = [
     "LogEntry",
     "LogLevel",
     "ProxyRegion",
+    "QueueActivation",
+    "QueueItem",
+    "QueuePage",
+    "QueuedRun",
     "RerunRequest",
     "ResultHeader",
     "ResultListRequest",
@@ -59,14 +66,21 @@ __all__ = [
     "RunPage",
     "RunRequest",
     "RunStatus",
+    "Schedule",
+    "ScheduleKind",
     "StartedRun",
     "StoreSearchRequest",
     "StoreWorker",
     "SystemParameters",
+    "Task",
+    "TaskInput",
+    "TaskPage",
     "TaskRunRequest",
     "Worker",
     "WorkerDetailRequest",
     "WorkerInput",
+    "WorkerInputSchema",
+    "WorkerPage",
     "WorkerParameters",
     "WorkerRunRequest",
     "WorkerRunSync",
