@@ -8,6 +8,7 @@ DEFAULT_BASE_URL = "https://openapi.coreclaw.com"
 # The API version a client speaks unless told otherwise: v1, the contract this library was
 # built on; CoreClaw announced v1's retirement (no date) and documents v2 as current.
 DEFAULT_API_VERSION = "v1"
+API_VERSIONS = ("v1", "v2")
 
 # Environment variables read when the constructor is not given a value.
 ENV_API_KEY = "CORECLAW_API_KEY"

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ._client import AsyncCoreClaw
-from ._constants import CLI_DEMO_LATENCY, CLI_DEMO_MAX_CONNECTIONS, CLI_DEMO_RUNS
+from ._constants import CLI_DEMO_LATENCY, CLI_DEMO_MAX_CONNECTIONS, CLI_DEMO_RUNS, DEFAULT_API_VERSION
 from .callbacks import CallbackReceiver
 from .errors import WaitTimeoutError
 from .models.runs import Run, RunStatus
@@ -151,8 +151,9 @@ async def run_demo(
     latency: float = CLI_DEMO_LATENCY,
     chaos: bool = False,
     as_json: bool = False,
+    api_version: str = DEFAULT_API_VERSION,
 ) -> int:
-    """Run the demo and print its summary.
+    """Run the demo and print its summary, speaking ``api_version`` (the fake serves only that one).
 
     Returns the process exit code: 0 when every run is accounted for (started or failed
     with an error) and every started run was seen final.
@@ -161,7 +162,13 @@ async def run_demo(
         raise ValueError("runs must be at least 1")
     knobs: dict[str, Any] = _CHAOS_CALLBACKS if chaos else _CALLBACKS
     async with FakeCoreClaw(
-        latency=latency, tasks=5, seed=7, run_schedule=_RUN_SCHEDULE, fail_every=_FAIL_EVERY, **knobs
+        latency=latency,
+        tasks=5,
+        seed=7,
+        run_schedule=_RUN_SCHEDULE,
+        fail_every=_FAIL_EVERY,
+        api_versions=(api_version,),
+        **knobs,
     ) as fake:
         if chaos:
             fake.inject(Fault.RATE_LIMIT, times=None, probability=0.03, retry_after=0.05)
@@ -177,7 +184,7 @@ async def run_demo(
         async with CallbackReceiver().serve() as receiver:
             finishing = _Finishing(receiver, started_at, progress)
             async with AsyncCoreClaw(
-                fake.api_key, base_url=fake.url, max_connections=max_connections
+                fake.api_key, base_url=fake.url, max_connections=max_connections, api_version=api_version
             ) as client:
                 taken_at: list[float] = []
 
@@ -227,6 +234,7 @@ async def run_demo(
         polled = sorted(finishing.latency[slug] for slug in lost)
         finished = sum(finishing.by_status.values())
         summary: dict[str, Any] = {
+            "api_version": api_version,
             "runs_requested": runs,
             "started": len(started),
             "errors": dict(errors),
@@ -274,7 +282,9 @@ def _counts(counts: dict[str, int]) -> str:
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    print("coreclaw-async demo: task runs against an embedded FakeCoreClaw (127.0.0.1)")
+    print(
+        f"coreclaw-async demo: task runs against an embedded FakeCoreClaw (127.0.0.1), API {s['api_version']}"
+    )
     print(f"  started           {s['started']:>8} of {s['runs_requested']}")
     print(f"  created on server {s['runs_created_on_server']:>8}")
     print(f"  errors by class   {_counts(s['errors']):>8}")

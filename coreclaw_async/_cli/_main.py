@@ -1,4 +1,4 @@
-"""The root of the command line: global options, ``demo``, ``tasks run``, and ``main``.
+"""The root of the command line: global options, ``demo``, the resource commands, and ``main``.
 
 Each command is an ``async (args, client) -> exit code`` function; ``main`` builds one client
 for it (closed on every path) and turns errors into exit codes: 2 for bad arguments (nothing
@@ -15,19 +15,22 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from .._client import AsyncCoreClaw
 from .._constants import (
+    API_VERSIONS,
     CLI_DEMO_LATENCY,
     CLI_DEMO_MAX_CONNECTIONS,
     CLI_DEMO_RUNS,
+    DEFAULT_API_VERSION,
     DEFAULT_TIMEOUT,
     ENV_API_KEY,
+    ENV_API_VERSION,
     ENV_BASE_URL,
     ENV_CALLBACK_URL,
 )
 from .._version import __version__
 from ..errors import CoreClawError, InvalidParameterError
-from ._args import non_negative_float, positive_float, positive_int, slug_arg
-from ._output import write_json
+from ._args import non_negative_float, positive_float, positive_int
 from ._runs import add_json, register_runs
+from ._tasks import register_tasks
 from ._workers import register_workers
 
 __all__ = ["main", "register"]
@@ -35,17 +38,9 @@ __all__ = ["main", "register"]
 Command = Callable[[argparse.Namespace, AsyncCoreClaw], Awaitable[int]]
 
 
-async def _cmd_tasks_run(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
-    run = await client.tasks.run(args.task_slug, callback_url=args.callback_url)
-    if args.json:
-        write_json({"run_slug": run.run_slug, "task_slug": args.task_slug})
-    else:
-        sys.stdout.write(run.run_slug + "\n")
-    return 0
-
-
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the resource commands (``runs``, ``workers``, ``account``, ``proxy-regions``)."""
+    """Add the resource commands (``tasks``, ``runs``, ``workers``, ``account``, ``proxy-regions``)."""
+    register_tasks(subparsers)
     register_runs(subparsers)
     register_workers(subparsers)
 
@@ -60,6 +55,12 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", help=f"API host (default: ${ENV_BASE_URL} or production)")
     parser.add_argument(
         "--timeout", type=positive_float, default=DEFAULT_TIMEOUT, help="deadline per call in seconds"
+    )
+    parser.add_argument(
+        "--api-version",
+        choices=API_VERSIONS,
+        default=None,
+        help=f"CoreClaw API version (default: ${ENV_API_VERSION} or {DEFAULT_API_VERSION})",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -95,15 +96,6 @@ def _build_parser() -> argparse.ArgumentParser:
     add_json(demo, "print the summary as JSON")
     demo.set_defaults(func=None)
 
-    tasks = commands.add_parser("tasks", help="saved Tasks").add_subparsers(
-        dest="tasks_command", metavar="ACTION", required=True
-    )
-    run = tasks.add_parser("run", help="start a run of a saved Task and print its run slug")
-    run.add_argument("task_slug", type=slug_arg)
-    run.add_argument("--callback-url", help="webhook URL CoreClaw posts run updates to")
-    add_json(run)
-    run.set_defaults(func=_cmd_tasks_run)
-
     register(commands)
     return parser
 
@@ -115,6 +107,7 @@ async def _run_command(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         callback_url=getattr(args, "callback_url", None) or os.environ.get(ENV_CALLBACK_URL),
         timeout=args.timeout,
+        api_version=args.api_version,
     )
     async with client:
         return await func(args, client)
@@ -135,6 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     latency=args.latency,
                     chaos=args.chaos,
                     as_json=args.json,
+                    api_version=args.api_version or os.environ.get(ENV_API_VERSION) or DEFAULT_API_VERSION,
                 )
             )
         return asyncio.run(_run_command(args))

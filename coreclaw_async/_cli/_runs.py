@@ -8,6 +8,7 @@ import sys
 
 from .._client import AsyncCoreClaw
 from .._constants import (
+    API_VERSIONS,
     CLI_RUNS_LIST_LIMIT,
     DEFAULT_ABORT_GRACE,
     DEFAULT_EXPORT_FORMAT,
@@ -192,8 +193,12 @@ async def cmd_runs_rerun(args: argparse.Namespace, client: AsyncCoreClaw) -> int
 
 
 def add_json(parser: argparse.ArgumentParser, what: str = "print JSON") -> None:
-    """Give ``parser`` the ``--json`` flag every command has."""
+    """Give ``parser`` the options every command has: ``--json``, and ``--api-version`` (also
+    accepted after the command; the global one before it is its default)."""
     parser.add_argument("--json", action="store_true", help=what)
+    parser.add_argument(
+        "--api-version", choices=API_VERSIONS, default=argparse.SUPPRESS, help="CoreClaw API version"
+    )
 
 
 def register_runs(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

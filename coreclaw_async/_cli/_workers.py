@@ -102,6 +102,26 @@ def _print_worker(slug: str, worker: Worker) -> None:
     table(("input", "type", "required", "default", "title"), rows)
 
 
+async def cmd_workers_schema(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
+    """``workers schema WORKER``: the Worker's input schema (API v2), JSON-schema-like."""
+    schema = await client.workers.input_schema(args.scraper_slug)
+    if args.json:
+        write_json(schema.input_schema)
+        return 0
+    required = set(schema.required)
+    rows = [
+        (
+            name,
+            spec.get("type", "") if isinstance(spec, dict) else "",
+            "yes" if name in required else "",
+            (spec.get("title") or spec.get("description") or "") if isinstance(spec, dict) else "",
+        )
+        for name, spec in schema.properties.items()
+    ]
+    table(("input", "type", "required", "title"), rows)
+    return 0
+
+
 async def cmd_workers_search(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
     """``workers search QUERY``: find Workers in the store."""
     found: list[StoreWorker] = await client.workers.search(args.query, limit=args.limit)
@@ -176,6 +196,11 @@ def register_workers(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     show.add_argument("scraper_slug", type=slug_arg)
     add_json(show)
     show.set_defaults(func=cmd_workers_get)
+
+    schema = worker_actions.add_parser("schema", help="show a Worker's input schema (API v2; no key needed)")
+    schema.add_argument("scraper_slug", type=slug_arg)
+    add_json(schema)
+    schema.set_defaults(func=cmd_workers_schema)
 
     search = worker_actions.add_parser("search", help="search the Worker store")
     search.add_argument("query")
