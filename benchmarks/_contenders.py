@@ -7,6 +7,8 @@ successes and failures. Inputs are generators, so no contender holds the whole i
 * ``coreclaw`` - ``client.tasks.run_many`` (``AsyncCoreClaw``, ``max_connections`` = C). If the
   installed package has no ``run_many``, a bounded worker pool over ``client.tasks.run`` stands
   in and the label says so.
+* ``coreclaw-v2`` - the same ``run_many`` speaking API v2 (Bearer, the task in the path); its
+  ratio to the floor is compared with v1's.
 * ``coreclaw-pool`` - a diagnostic: the same worker pool as the floor, over
   ``client.tasks.run``. Against ``coreclaw`` it isolates the cost of the fan-out machinery;
   against ``floor`` the cost of one call through our pipeline.
@@ -148,6 +150,22 @@ class CoreclawRunMany(Contender):
             await self._client.aclose()
 
 
+class CoreclawRunManyV2(CoreclawRunMany):
+    """``client.tasks.run_many`` speaking API v2 (``POST /api/v2/worker-tasks/{task}/runs``)."""
+
+    name = "coreclaw-v2"
+    label = "coreclaw run_many (API v2)"
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        from coreclaw_async import AsyncCoreClaw
+
+        self._client = AsyncCoreClaw(
+            target.api_key, base_url=target.base_url, max_connections=concurrency, api_version="v2"
+        )
+        self.uses_run_many = True
+        self.label = type(self).label
+
+
 class CoreclawPool(CoreclawRunMany):
     """Diagnostic: the floor's worker pool, each item through ``client.tasks.run``."""
 
@@ -242,5 +260,5 @@ class HttpxPeer(Contender):
 
 
 CONTENDERS: dict[str, type[Contender]] = {
-    cls.name: cls for cls in (RawAiohttpFloor, CoreclawRunMany, CoreclawPool, HttpxPeer)
+    cls.name: cls for cls in (RawAiohttpFloor, CoreclawRunMany, CoreclawRunManyV2, CoreclawPool, HttpxPeer)
 }

@@ -54,6 +54,7 @@ TARGET_THROUGHPUT = 0.90  # run_many starts/s >= 0.9 x floor
 TARGET_CPU = 1.15  # client CPU per request <= 1.15 x floor
 TARGET_LATENCY = 1.05  # latency-bound wall time <= 1.05 x floor
 TARGET_RSS_MB = 40.0  # peak RSS growth at 100k starts
+TARGET_V2_VS_V1 = 0.97  # the v2 path within 3% of v1 (throughput ratios to the floor)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def summarise(runs: dict[str, list[dict]], keys: tuple[str, ...]) -> dict[str, d
 
 
 def scenario_throughput(plan: Plan) -> dict:
-    names = [FLOOR, "coreclaw", "coreclaw-pool", "httpx"]
+    names = [FLOOR, "coreclaw", "coreclaw-v2", "coreclaw-pool", "httpx"]
     count, conc = plan.throughput_count, plan.throughput_concurrency
     log(f"throughput: {count:,} starts, concurrency {conc}, {plan.reps} interleaved rounds (stub server)")
     counts = {name: count for name in names}
@@ -471,6 +472,18 @@ def _targets(results: dict) -> tuple[list[str], list[dict]]:
                 "unit": "x",
             }
         )
+        v2 = scenarios["throughput"]["summary"].get("coreclaw-v2")
+        if v2 is not None:
+            gap = v2["starts_per_s_x_floor"] / ours["starts_per_s_x_floor"]
+            checks.append(
+                {
+                    "what": "API v2 run_many throughput vs v1's (both vs floor)",
+                    "measured": gap,
+                    "goal": f">= {TARGET_V2_VS_V1:.2f}x",
+                    "met": gap >= TARGET_V2_VS_V1,
+                    "unit": "x",
+                }
+            )
     if "latency" in scenarios:
         ours = scenarios["latency"]["summary"]["coreclaw"]
         checks.append(

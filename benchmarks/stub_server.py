@@ -1,4 +1,8 @@
-"""A minimal CoreClaw stub for benchmarks: ``POST /api/v1/task/run`` over raw asyncio HTTP/1.1.
+"""A minimal CoreClaw stub for benchmarks: a Task run start on v1 and v2, over raw asyncio HTTP/1.1.
+
+v1: ``POST /api/v1/task/run`` with the ``api-key`` header and a body naming ``task_slug`` and
+``callback_url``. v2: ``POST /api/v2/worker-tasks/{task}/runs`` with ``Authorization: Bearer``
+and a JSON object body; answered with a v2 envelope (``request_id`` included).
 
 Usage::
 
@@ -44,6 +48,8 @@ except ImportError:  # pragma: no cover - the bench extra installs orjson
 STUB_KEY = "scraper_api_benchmark_stub_key"
 STUB_TASKS = ("01KSFDXRNYGKT3NNE11EMR4W5X", "01KSFDXRNYGKT3NNE11EMR4W5Y", "01KSFDXRNYGKT3NNE11EMR4W5Z")
 RUN_PATH = b"/api/v1/task/run"
+V2_RUN_PREFIX = b"/api/v2/worker-tasks/"
+V2_RUN_SUFFIX = b"/runs"
 
 # Bounds on what one connection may send before it is cut off: no request here is large.
 _MAX_HEAD = 16 * 1024
@@ -67,11 +73,12 @@ _UNSUPPORTED = _error(400, 10001, "Only Content-Length bodies are supported")
 class _StubProtocol(asyncio.Protocol):
     """One client connection: split the byte stream into requests and answer each."""
 
-    __slots__ = ("_buffer", "_counter", "_key_line", "_latency", "_loop", "_transport")
+    __slots__ = ("_bearer_line", "_buffer", "_counter", "_key_line", "_latency", "_loop", "_transport")
 
     def __init__(self, counter: itertools.count[int], key: bytes, latency: float) -> None:
         self._counter = counter
         self._key_line = b"\r\napi-key: " + key.lower()
+        self._bearer_line = b"\r\nauthorization: bearer " + key.lower()
         self._latency = latency
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
@@ -121,18 +128,32 @@ class _StubProtocol(asyncio.Protocol):
     def _answer(self, head: bytes, body: bytes) -> bytes:
         line_end = head.find(b"\r\n")
         request_line = head[: line_end if line_end >= 0 else len(head)].split(b" ")
-        if len(request_line) < 2 or request_line[0] != b"post" or request_line[1] != RUN_PATH.lower():
+        if len(request_line) < 2 or request_line[0] != b"post":
+            return _NOT_FOUND
+        target = request_line[1]
+        v2 = target.startswith(V2_RUN_PREFIX) and target.endswith(V2_RUN_SUFFIX)
+        if target != RUN_PATH.lower() and not (v2 and len(target) > len(V2_RUN_PREFIX) + len(V2_RUN_SUFFIX)):
             return _NOT_FOUND
         # The key ends its header line: the next byte is CR or the end of the head.
-        at = head.find(self._key_line)
-        after = at + len(self._key_line)
+        key_line = self._bearer_line if v2 else self._key_line
+        at = head.find(key_line)
+        after = at + len(key_line)
         if at < 0 or (after < len(head) and head[after : after + 1] != b"\r"):
             return _BAD_KEY
         try:
             payload = _loads(body)
         except ValueError:
             return _BAD_BODY
-        if not isinstance(payload, dict) or not payload.get("task_slug") or not payload.get("callback_url"):
+        if not isinstance(payload, dict):
+            return _BAD_BODY
+        if v2:
+            number = next(self._counter)
+            answer = (
+                b'{"code":0,"message":"success","request_id":"req-%09d","data":{"run_slug":"01KSFDS8XWTJME33C%09d"}}'
+                % (number, number)
+            )
+            return _OK_HEAD % len(answer) + answer
+        if not payload.get("task_slug") or not payload.get("callback_url"):
             return _BAD_BODY
         answer = b'{"code":0,"message":"success","data":{"run_slug":"01KSFDS8XWTJME33C%09d"}}' % next(
             self._counter

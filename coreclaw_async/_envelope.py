@@ -108,7 +108,7 @@ def unwrap(
                 if keep_request_id and type(data) is dict:
                     request_id = _request_id(payload, headers)
                     if request_id is not None:
-                        data = {**data, "request_id": request_id}
+                        data["request_id"] = request_id  # decoded just now: ours to change
                 return data
             raise error_from_envelope(
                 payload,

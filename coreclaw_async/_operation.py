@@ -10,6 +10,7 @@ have on the wire, whether a failed attempt may be repeated (``kind``) and how to
 from __future__ import annotations
 
 import enum
+import functools
 import string
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
@@ -43,6 +44,12 @@ def _placeholders(path: str) -> tuple[str, ...]:
 
 def _keep(value: str) -> str:
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(value: str) -> str:
+    # A fan-out starts the same few Tasks many times: quoting each id once is enough.
+    return quote(value, safe="")
 
 
 @attrs.frozen
@@ -88,9 +95,19 @@ class Operation(Generic[RespT]):
     keeps_request_id: bool = False
     placeholders: tuple[str, ...] = attrs.field(init=False)
 
+    _around: tuple[str, str] = attrs.field(init=False, repr=False, eq=False)
+
     @placeholders.default
     def _find_placeholders(self) -> tuple[str, ...]:
         return _placeholders(self.path)
+
+    @_around.default
+    def _split_at_placeholder(self) -> tuple[str, str]:
+        # The path before and after its only placeholder, for the fast path of render().
+        if len(self.placeholders) != 1:
+            return "", ""
+        head, _, rest = self.path.partition("{" + self.placeholders[0] + "}")
+        return head, rest
 
     @property
     def plain(self) -> bool:
@@ -109,11 +126,15 @@ class Operation(Generic[RespT]):
             return self.path, fields
         remaining = dict(fields) if fields else {}
         path = self.path
-        if self.placeholders:
+        placeholders = self.placeholders
+        if len(placeholders) == 1:
+            # The common case (one id in the path), without str.format.
+            head, tail = self._around
+            path = head + _quoted(self.path_id(str(remaining.pop(placeholders[0])))) + tail
+        elif placeholders:
             values = {}
-            for name in self.placeholders:
-                value = remaining.pop(name)
-                values[name] = quote(self.path_id(str(value)), safe="")
+            for name in placeholders:
+                values[name] = _quoted(self.path_id(str(remaining.pop(name))))
             path = path.format(**values)
         if self.wire_names:
             remaining = {self.wire_names.get(key, key): value for key, value in remaining.items()}
