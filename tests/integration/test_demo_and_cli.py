@@ -177,22 +177,30 @@ async def test_ctrl_c_ends_the_demo_at_once_leaving_nothing_behind(args: tuple[s
     assert err.decode() == ""  # no traceback, no "Task was destroyed", no unclosed-resource warning
 
 
-async def test_tasks_run_command_prints_the_run_slug(fake: FakeCoreClaw) -> None:
+def _env(fake: FakeCoreClaw, api_version: str) -> dict[str, str]:
+    return {
+        "CORECLAW_API_KEY": fake.api_key,
+        "CORECLAW_BASE_URL": fake.url,
+        "CORECLAW_API_VERSION": api_version,
+    }
+
+
+async def test_tasks_run_command_prints_the_run_slug(fake: FakeCoreClaw, api_version: str) -> None:
     code, out, _ = await _cli(
         "tasks",
         "run",
         fake.task_slugs[0],
         "--callback-url",
         "https://hooks.example.com/x",
-        env={"CORECLAW_API_KEY": fake.api_key, "CORECLAW_BASE_URL": fake.url},
+        env=_env(fake, api_version),
     )
 
     assert code == 0
     assert out.strip() == fake.runs[0].slug
 
 
-async def test_tasks_run_command_json_and_errors(fake: FakeCoreClaw) -> None:
-    env = {"CORECLAW_API_KEY": fake.api_key, "CORECLAW_BASE_URL": fake.url}
+async def test_tasks_run_command_json_and_errors(fake: FakeCoreClaw, api_version: str) -> None:
+    env = _env(fake, api_version)
     code, out, _ = await _cli(
         "tasks", "run", fake.task_slugs[1], "--callback-url", "https://hooks.example.com/x", "--json", env=env
     )
