@@ -1,4 +1,4 @@
-"""Every v1 operation of the run, Worker and account resources against FakeCoreClaw over real HTTP."""
+"""Every run, Worker and account operation against FakeCoreClaw over real HTTP, on API v1 and v2."""
 
 from __future__ import annotations
 
