@@ -26,19 +26,21 @@ from coreclaw_async.callbacks import CallbackReceiver
 from coreclaw_async.errors import ReceiverAddressError
 from coreclaw_async.testing import FakeCoreClaw
 
+from .support import client_for
+
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
 LONE_SURROGATE = "01KSF\ud800DXRNY"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeCoreClaw]:
-    async with FakeCoreClaw(tasks=2, seed=5) as server:
+async def fake(api_version: str) -> AsyncIterator[FakeCoreClaw]:
+    async with FakeCoreClaw(tasks=2, seed=5, api_versions=(api_version,)) as server:
         yield server
 
 
 @pytest.fixture
 async def client(fake: FakeCoreClaw) -> AsyncIterator[AsyncCoreClaw]:
-    async with AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as c:
+    async with client_for(fake, callback_url=CALLBACK_URL) as c:
         yield c
 
 
@@ -169,9 +171,7 @@ async def test_fan_out_counts_must_be_integers(client: AsyncCoreClaw, field: str
 async def test_a_closed_user_session_is_a_not_sent_client_state_error(fake: FakeCoreClaw) -> None:
     session = aiohttp.ClientSession()
     await session.close()
-    async with AsyncCoreClaw(
-        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, session=session
-    ) as client:
+    async with client_for(fake, session=session) as client:
         with pytest.raises(ClientStateError) as caught:
             await client.tasks.run(fake.task_slugs[0])
         outcomes = await client.tasks.run_all(fake.task_slugs)
@@ -199,9 +199,7 @@ async def test_a_user_session_from_a_finished_event_loop_is_a_not_sent_client_st
 ) -> None:
     session = _session_from_a_finished_loop()
     try:
-        async with AsyncCoreClaw(
-            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, session=session
-        ) as client:
+        async with client_for(fake, session=session) as client:
             with pytest.raises(ClientStateError) as caught:
                 await client.runs.get("01KSFDS8XWTJME33C08XMCR6B9")
             outcomes = await client.tasks.run_all(fake.task_slugs[:1])
@@ -216,7 +214,7 @@ async def test_a_user_session_from_a_finished_event_loop_is_a_not_sent_client_st
 
 
 async def test_a_closed_client_is_a_not_sent_client_state_error(fake: FakeCoreClaw) -> None:
-    client = AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL)
+    client = client_for(fake)
     await client.aclose()
 
     with pytest.raises(ClientStateError) as caught:

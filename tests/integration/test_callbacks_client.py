@@ -27,6 +27,8 @@ from coreclaw_async import (
 )
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
+from .support import client_for
+
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
 MISSING_RUN = "01KZDQ89G8PTTWG5Z703BG7D1T"
 
@@ -38,7 +40,7 @@ async def receiver() -> AsyncIterator[CallbackReceiver]:
 
 
 async def open_client(fake: FakeCoreClaw, **kwargs: object) -> AsyncCoreClaw:
-    return AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, **kwargs)  # type: ignore[arg-type]
+    return client_for(fake, callback_url=CALLBACK_URL, **kwargs)
 
 
 def no_pending_tasks() -> None:
@@ -52,8 +54,13 @@ async def drain(finished: FinishedRuns) -> list[Run]:
         return [run async for run in finished]
 
 
-async def test_run_with_a_receiver_uses_a_minted_url_and_binds_the_run(receiver: CallbackReceiver) -> None:
-    async with FakeCoreClaw(seed=1, run_schedule=(0.01, 0.05)) as fake, await open_client(fake) as client:
+async def test_run_with_a_receiver_uses_a_minted_url_and_binds_the_run(
+    receiver: CallbackReceiver, api_version: str
+) -> None:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=1, run_schedule=(0.01, 0.05)) as fake,
+        await open_client(fake) as client,
+    ):
         started = await client.tasks.run(fake.task_slugs[0], callback=receiver)
         (created,) = fake.runs
         assert created.slug == started.run_slug
@@ -68,9 +75,9 @@ async def test_run_with_a_receiver_uses_a_minted_url_and_binds_the_run(receiver:
 
 
 async def test_callback_and_callback_url_together_are_refused_before_sending(
-    receiver: CallbackReceiver,
+    receiver: CallbackReceiver, api_version: str
 ) -> None:
-    async with FakeCoreClaw(seed=1) as fake, await open_client(fake) as client:
+    async with FakeCoreClaw(api_versions=(api_version,), seed=1) as fake, await open_client(fake) as client:
         with pytest.raises(InvalidParameterError) as info:
             await client.tasks.run(fake.task_slugs[0], callback=receiver, callback_url=CALLBACK_URL)
         assert info.value.field == "callback"
@@ -79,17 +86,17 @@ async def test_callback_and_callback_url_together_are_refused_before_sending(
         assert fake.runs == []
 
 
-async def test_a_closed_receiver_is_refused_before_sending() -> None:
+async def test_a_closed_receiver_is_refused_before_sending(api_version: str) -> None:
     receiver = CallbackReceiver(public_url="https://hooks.example.com/cc")
     await receiver.close()
-    async with FakeCoreClaw(seed=1) as fake, await open_client(fake) as client:
+    async with FakeCoreClaw(api_versions=(api_version,), seed=1) as fake, await open_client(fake) as client:
         with pytest.raises(InvalidParameterError, match="closed"):
             await client.tasks.run(fake.task_slugs[0], callback=receiver)
         assert fake.runs == []
 
 
-async def test_a_refused_start_discards_its_launch(receiver: CallbackReceiver) -> None:
-    async with FakeCoreClaw(seed=1) as fake, await open_client(fake) as client:
+async def test_a_refused_start_discards_its_launch(receiver: CallbackReceiver, api_version: str) -> None:
+    async with FakeCoreClaw(api_versions=(api_version,), seed=1) as fake, await open_client(fake) as client:
         before = receiver.stats.launches
         with pytest.raises(TaskNotFoundError):
             await client.tasks.run("01KZZZZZZZZZZZZZZZZZZZZZZZ", callback=receiver)
@@ -97,9 +104,12 @@ async def test_a_refused_start_discards_its_launch(receiver: CallbackReceiver) -
 
 
 async def test_an_unknown_start_outcome_keeps_the_launch_so_its_notices_still_land(
-    receiver: CallbackReceiver,
+    receiver: CallbackReceiver, api_version: str
 ) -> None:
-    async with FakeCoreClaw(seed=1, run_schedule=(0.01, 0.05)) as fake, await open_client(fake) as client:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=1, run_schedule=(0.01, 0.05)) as fake,
+        await open_client(fake) as client,
+    ):
         fake.inject(Fault.DROP_AFTER_CREATE, times=1)
         with pytest.raises(RunStartUnknownError) as info:
             await client.tasks.run(fake.task_slugs[0], callback=receiver)
@@ -111,9 +121,11 @@ async def test_an_unknown_start_outcome_keeps_the_launch_so_its_notices_still_la
         assert receiver.launch_for(created.slug) is not None
 
 
-async def test_runs_wait_with_a_receiver_returns_the_state_get_gives(receiver: CallbackReceiver) -> None:
+async def test_runs_wait_with_a_receiver_returns_the_state_get_gives(
+    receiver: CallbackReceiver, api_version: str
+) -> None:
     async with (
-        FakeCoreClaw(seed=1, run_schedule=(0.05, 0.3), fail_every=2) as fake,
+        FakeCoreClaw(api_versions=(api_version,), seed=1, run_schedule=(0.05, 0.3), fail_every=2) as fake,
         await open_client(fake) as client,
     ):
         first = await client.tasks.run(fake.task_slugs[0], callback=receiver)
@@ -127,13 +139,16 @@ async def test_runs_wait_with_a_receiver_returns_the_state_get_gives(receiver: C
 
 
 async def test_a_final_notice_wakes_runs_wait_long_before_the_next_poll(
-    receiver: CallbackReceiver, monkeypatch: pytest.MonkeyPatch
+    receiver: CallbackReceiver, monkeypatch: pytest.MonkeyPatch, api_version: str
 ) -> None:
     # With a receiver the first read waits for the first gap (10 s here, jitter 20%), past
     # this wait's 5 s deadline. The run ends after 0.3 s; its notice must wake the wait, which
     # then confirms the final state with one read.
     monkeypatch.setattr("coreclaw_async._polling.WAIT_FIRST_DELAY", 10.0)
-    async with FakeCoreClaw(seed=1, run_schedule=(0.0, 0.3)) as fake, await open_client(fake) as client:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=1, run_schedule=(0.0, 0.3)) as fake,
+        await open_client(fake) as client,
+    ):
         started = await client.tasks.run(fake.task_slugs[0], callback=receiver)
         polls: list[Run] = []
         run = await client.runs.wait(
@@ -144,9 +159,9 @@ async def test_a_final_notice_wakes_runs_wait_long_before_the_next_poll(
         assert [p.is_final for p in polls] == [True]
 
 
-async def test_a_lost_callback_costs_only_latency(receiver: CallbackReceiver) -> None:
+async def test_a_lost_callback_costs_only_latency(receiver: CallbackReceiver, api_version: str) -> None:
     async with (
-        FakeCoreClaw(seed=1, run_schedule=(0.0, 0.1), callback_drop=1.0) as fake,
+        FakeCoreClaw(api_versions=(api_version,), seed=1, run_schedule=(0.0, 0.1), callback_drop=1.0) as fake,
         await open_client(fake) as client,
     ):
         started = await client.tasks.run(fake.task_slugs[0], callback=receiver)
@@ -160,10 +175,12 @@ async def test_a_lost_callback_costs_only_latency(receiver: CallbackReceiver) ->
         assert polls[-1].is_final  # found by polling, no notice needed
 
 
-async def test_an_early_or_forged_final_notice_does_not_end_the_wait(receiver: CallbackReceiver) -> None:
+async def test_an_early_or_forged_final_notice_does_not_end_the_wait(
+    receiver: CallbackReceiver, api_version: str
+) -> None:
     # A final notice arrives while the run is still running: wait confirms with get and carries on.
     async with (
-        FakeCoreClaw(seed=1, run_schedule=(0.0, 1.0), callbacks=False) as fake,
+        FakeCoreClaw(api_versions=(api_version,), seed=1, run_schedule=(0.0, 1.0), callbacks=False) as fake,
         await open_client(fake) as client,
     ):
         started = await client.tasks.run(fake.task_slugs[0], callback=receiver)
@@ -180,8 +197,8 @@ async def test_an_early_or_forged_final_notice_does_not_end_the_wait(receiver: C
         assert run.finished_at is not None
 
 
-async def test_runs_wait_refuses_what_is_not_a_receiver() -> None:
-    async with FakeCoreClaw(seed=1) as fake, await open_client(fake) as client:
+async def test_runs_wait_refuses_what_is_not_a_receiver(api_version: str) -> None:
+    async with FakeCoreClaw(api_versions=(api_version,), seed=1) as fake, await open_client(fake) as client:
         with pytest.raises(InvalidParameterError):
             await client.runs.wait(MISSING_RUN, receiver=object())  # type: ignore[arg-type]
         with pytest.raises(InvalidParameterError):
@@ -194,9 +211,11 @@ async def test_runs_wait_refuses_what_is_not_a_receiver() -> None:
             client.runs.wait_many([MISSING_RUN], max_retries=-1)
 
 
-async def test_wait_many_without_a_receiver_polls_with_a_bounded_pool() -> None:
+async def test_wait_many_without_a_receiver_polls_with_a_bounded_pool(api_version: str) -> None:
     async with (
-        FakeCoreClaw(seed=3, run_schedule=(0.0, 0.2), fail_every=3, latency=0.005) as fake,
+        FakeCoreClaw(
+            api_versions=(api_version,), seed=3, run_schedule=(0.0, 0.2), fail_every=3, latency=0.005
+        ) as fake,
         await open_client(fake, max_connections=50) as client,
     ):
         outcomes = await client.tasks.run_all([fake.task_slugs[i % 3] for i in range(60)])
@@ -217,8 +236,11 @@ async def test_wait_many_without_a_receiver_polls_with_a_bounded_pool() -> None:
             no_pending_tasks()
 
 
-async def test_wait_many_reports_unreadable_runs_and_waits_for_each_slug_once() -> None:
-    async with FakeCoreClaw(seed=3, run_schedule=(0.0, 0.05)) as fake, await open_client(fake) as client:
+async def test_wait_many_reports_unreadable_runs_and_waits_for_each_slug_once(api_version: str) -> None:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=3, run_schedule=(0.0, 0.05)) as fake,
+        await open_client(fake) as client,
+    ):
         started = await client.tasks.run(fake.task_slugs[0])
         async with client.runs.wait_many(
             [started.run_slug, MISSING_RUN, started.run_slug], timeout=20, poll_interval=0.2
@@ -229,17 +251,20 @@ async def test_wait_many_reports_unreadable_runs_and_waits_for_each_slug_once() 
         assert isinstance(finished.errors[MISSING_RUN], RunNotFoundError)
 
 
-async def test_wait_many_of_nothing_ends_at_once() -> None:
+async def test_wait_many_of_nothing_ends_at_once(api_version: str) -> None:
     async with (
-        FakeCoreClaw(seed=3) as fake,
+        FakeCoreClaw(api_versions=(api_version,), seed=3) as fake,
         await open_client(fake) as client,
         client.runs.wait_many([]) as finished,
     ):
         assert [run async for run in finished] == []
 
 
-async def test_wait_many_times_out_with_the_last_records_of_the_pending_runs() -> None:
-    async with FakeCoreClaw(seed=3, run_schedule=(0.0, 60.0)) as fake, await open_client(fake) as client:
+async def test_wait_many_times_out_with_the_last_records_of_the_pending_runs(api_version: str) -> None:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=3, run_schedule=(0.0, 60.0)) as fake,
+        await open_client(fake) as client,
+    ):
         started = await client.tasks.run(fake.task_slugs[0])
         finished = client.runs.wait_many([started.run_slug], timeout=0.5, poll_interval=0.1)
         with pytest.raises(WaitTimeoutError):
@@ -250,8 +275,11 @@ async def test_wait_many_times_out_with_the_last_records_of_the_pending_runs() -
         no_pending_tasks()
 
 
-async def test_cancelling_a_wait_many_consumer_stops_every_poller() -> None:
-    async with FakeCoreClaw(seed=3, run_schedule=(0.0, 60.0)) as fake, await open_client(fake) as client:
+async def test_cancelling_a_wait_many_consumer_stops_every_poller(api_version: str) -> None:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=3, run_schedule=(0.0, 60.0)) as fake,
+        await open_client(fake) as client,
+    ):
         outcomes = await client.tasks.run_all([fake.task_slugs[0]] * 10)
         slugs = [o.run.run_slug for o in outcomes if o.run is not None]
 
@@ -268,9 +296,10 @@ async def test_cancelling_a_wait_many_consumer_stops_every_poller() -> None:
         no_pending_tasks()
 
 
-async def test_a_thousand_runs_with_lossy_callbacks_are_each_reported_final_once() -> None:
+async def test_a_thousand_runs_with_lossy_callbacks_are_each_reported_final_once(api_version: str) -> None:
     """Issue 5's acceptance test: 20% of notices dropped, some duplicated and reordered."""
     async with FakeCoreClaw(
+        api_versions=(api_version,),
         seed=7,
         tasks=5,
         run_schedule=(0.05, 0.4),
@@ -323,8 +352,13 @@ async def test_a_thousand_runs_with_lossy_callbacks_are_each_reported_final_once
         no_pending_tasks()
 
 
-async def test_run_all_with_a_receiver_binds_every_started_run(receiver: CallbackReceiver) -> None:
-    async with FakeCoreClaw(seed=5, run_schedule=(0.0, 0.05)) as fake, await open_client(fake) as client:
+async def test_run_all_with_a_receiver_binds_every_started_run(
+    receiver: CallbackReceiver, api_version: str
+) -> None:
+    async with (
+        FakeCoreClaw(api_versions=(api_version,), seed=5, run_schedule=(0.0, 0.05)) as fake,
+        await open_client(fake) as client,
+    ):
         outcomes = await client.tasks.run_all(
             [fake.task_slugs[0], "   ", fake.task_slugs[1]], callback=receiver, concurrency=2
         )

@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 
 from coreclaw_async import (
-    AsyncCoreClaw,
     AuthenticationError,
     CallbackReceiver,
     FinishedRuns,
@@ -22,9 +21,10 @@ from coreclaw_async import (
 from coreclaw_async.callbacks import MAX_NOTICES_PER_LAUNCH
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
+from .support import Paths, client_for
+
 SLUG = "01KZDQ89G8PTTWG5Z703BG7D1T"
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
-RUN_DETAIL = "/api/v1/run/detail"
 
 
 @pytest.fixture
@@ -166,10 +166,12 @@ async def test_close_ends_a_wait_on_a_forgotten_launch_at_once() -> None:
         await asyncio.wait_for(waiting, 2)
 
 
-async def test_closing_the_receiver_does_not_make_waiters_read_every_run_at_once() -> None:
+async def test_closing_the_receiver_does_not_make_waiters_read_every_run_at_once(
+    api_version: str, paths: Paths
+) -> None:
     async with (
-        FakeCoreClaw(seed=2, run_schedule=(0.0, 60.0)) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url) as client,
+        FakeCoreClaw(api_versions=(api_version,), seed=2, run_schedule=(0.0, 60.0)) as fake,
+        client_for(fake, callback_url=None) as client,
     ):
         receiver = CallbackReceiver()
         await receiver.start()
@@ -185,19 +187,21 @@ async def test_closing_the_receiver_does_not_make_waiters_read_every_run_at_once
 
         consumer = asyncio.create_task(drain())
         await asyncio.sleep(1.5)  # every run read once (after the first gap, about 1 s)
-        before = fake.requests_by_path.get(RUN_DETAIL, 0)
+        before = paths.count(fake, "run_get")
         await receiver.close()
         await asyncio.sleep(0.3)
-        assert fake.requests_by_path.get(RUN_DETAIL, 0) == before
+        assert paths.count(fake, "run_get") == before
         consumer.cancel()
         single.cancel()
         await asyncio.gather(consumer, single, return_exceptions=True)
 
 
-async def test_runs_confirmed_before_an_authentication_error_are_still_yielded() -> None:
+async def test_runs_confirmed_before_an_authentication_error_are_still_yielded(
+    api_version: str, paths: Paths
+) -> None:
     async with (
-        FakeCoreClaw(seed=2, run_schedule=(0.0, 0.0)) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as client,
+        FakeCoreClaw(api_versions=(api_version,), seed=2, run_schedule=(0.0, 0.0)) as fake,
+        client_for(fake) as client,
     ):
         done = [(await client.tasks.run(fake.task_slugs[0])).run_slug for _ in range(4)]
         fake.run_schedule = (0.0, 100.0)
@@ -206,7 +210,7 @@ async def test_runs_confirmed_before_an_authentication_error_are_still_yielded()
         async with client.runs.wait_many([*done, slow], concurrency=5, poll_interval=0.3) as finished:
             got.append((await finished.__anext__()).run_slug)
             for _ in range(300):  # bounded: until the four final runs were read (~3 s at most)
-                if fake.requests_by_path.get(RUN_DETAIL, 0) >= 5:
+                if paths.count(fake, "run_get") >= 5:
                     break
                 await asyncio.sleep(0.01)
             fake.api_key = "revoked"  # every read from now on is refused: a fatal error
@@ -215,10 +219,14 @@ async def test_runs_confirmed_before_an_authentication_error_are_still_yielded()
         assert sorted(got) == sorted(done)
 
 
-async def test_an_unknown_start_can_be_reconciled_through_its_launch(http: aiohttp.ClientSession) -> None:
+async def test_an_unknown_start_can_be_reconciled_through_its_launch(
+    http: aiohttp.ClientSession, api_version: str
+) -> None:
     async with (
-        FakeCoreClaw(seed=2, run_schedule=(0.0, 0.05), callback_legacy_shape=True) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url) as client,
+        FakeCoreClaw(
+            api_versions=(api_version,), seed=2, run_schedule=(0.0, 0.05), callback_legacy_shape=True
+        ) as fake,
+        client_for(fake, callback_url=None) as client,
         CallbackReceiver().serve() as receiver,
     ):
         fake.inject(Fault.DROP_AFTER_CREATE, times=1)

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import logging
 import random
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -21,15 +22,14 @@ from coreclaw_async import (
 )
 from coreclaw_async.testing import FakeCoreClaw, FakeRun, Fault
 
-from ..conftest import CALLBACK_URL
+from .support import Paths, client_for
 
-TASK_RUN = "/api/v1/task/run"
 FAST = RetryPolicy(max_retries=4, backoff_base=0.001, backoff_max=0.01, rate_limit_base=0.002)
 
 
 def _client(fake: FakeCoreClaw, **options: object) -> AsyncCoreClaw:
     options.setdefault("retry", FAST)
-    return AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, **options)  # type: ignore[arg-type]
+    return client_for(fake, **options)
 
 
 def _our_pending_tasks() -> list[asyncio.Task[object]]:
@@ -88,7 +88,7 @@ async def slow_fake(fake: FakeCoreClaw) -> FakeCoreClaw:
 
 
 async def test_cancelling_the_consumer_stops_launches_releases_everything_and_reports_items_in_flight(
-    slow_fake: FakeCoreClaw,
+    slow_fake: FakeCoreClaw, paths: Paths
 ) -> None:
     fake = slow_fake
     slugs = [fake.add_task() for _ in range(1000)]
@@ -106,7 +106,7 @@ async def test_cancelling_the_consumer_stops_launches_releases_everything_and_re
         # Cancel once launches are flowing (not after a fixed time: a loaded machine may be slow
         # to send the first ones), while far from done (1,000 starts take >= 2 s at 20 ms each).
         for _ in range(500):  # bounded: at most ~5 s
-            if fake.requests_by_path.get(TASK_RUN, 0) >= 20:
+            if paths.count(fake, "task_run") >= 20:
                 break
             await asyncio.sleep(0.01)
         consumer.cancel()
@@ -119,18 +119,22 @@ async def test_cancelling_the_consumer_stops_launches_releases_everything_and_re
         assert client.stats.in_flight == 0
         assert not client._manager.limiter._waiters
         assert _our_pending_tasks() == []
-        sent = fake.requests_by_path[TASK_RUN]
+        sent = paths.count(fake, "task_run")
         await asyncio.sleep(0.1)  # the starts in flight reach their end on the server
-        assert fake.requests_by_path[TASK_RUN] == sent  # nothing new was launched
+        assert paths.count(fake, "task_run") == sent  # nothing new was launched
         assert sent < len(slugs)
     assert await _all_connections_closed(fake)
     _check_accounting(batch, delivered, fake.runs, slugs)
 
 
-async def test_cancellation_at_random_points_always_leaves_a_clean_client(fake: FakeCoreClaw) -> None:
+async def test_cancellation_at_random_points_always_leaves_a_clean_client(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
     rng = random.Random(20260806)
-    fake.inject(Fault.SLOW, times=None, probability=0.3, path=TASK_RUN, delay=0.05)
-    fake.inject(Fault.RATE_LIMIT, times=None, probability=0.1, path=TASK_RUN, retry_after=0.01)
+    fake.inject(Fault.SLOW, times=None, probability=0.3, path=paths.pattern("task_run"), delay=0.05)
+    fake.inject(
+        Fault.RATE_LIMIT, times=None, probability=0.1, path=paths.pattern("task_run"), retry_after=0.01
+    )
     for round_number in range(12):
         slugs = [fake.add_task() for _ in range(80)]
         first_run = len(fake.runs)
@@ -224,7 +228,7 @@ async def test_cancelling_an_async_input_mid_pull_leaves_nothing_pending(fake: F
 
 
 async def test_cancelling_run_all_re_raises_and_logs_what_is_unknown(
-    slow_fake: FakeCoreClaw, caplog: pytest.LogCaptureFixture
+    slow_fake: FakeCoreClaw, caplog: pytest.LogCaptureFixture, paths: Paths
 ) -> None:
     fake = slow_fake
     caplog.set_level(logging.WARNING, logger="coreclaw_async")
@@ -240,7 +244,8 @@ async def test_cancelling_run_all_re_raises_and_logs_what_is_unknown(
     assert await _all_connections_closed(fake)
     messages = [r.getMessage() for r in caplog.records if r.name == "coreclaw_async"]
     assert any("run_all cancelled" in m for m in messages)
-    assert any("in flight, outcome unknown" in m and "POST /api/v1/task/run" in m for m in messages)
+    start = re.compile(f"POST {paths.regex('task_run')}")
+    assert any("in flight, outcome unknown" in m and start.search(m) for m in messages)
 
 
 async def test_cancelling_run_all_hands_every_known_outcome_to_on_cancel(slow_fake: FakeCoreClaw) -> None:
@@ -270,8 +275,10 @@ async def test_cancelling_run_all_hands_every_known_outcome_to_on_cancel(slow_fa
 # -- a single tasks.run --------------------------------------------------------------------
 
 
-async def test_a_single_run_cancelled_mid_flight_releases_its_slot_and_re_raises(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.SLOW, times=1, path=TASK_RUN, delay=1.0)
+async def test_a_single_run_cancelled_mid_flight_releases_its_slot_and_re_raises(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.SLOW, times=1, path=paths.pattern("task_run"), delay=1.0)
     async with _client(fake, max_connections=1, pool_timeout=0.2) as client:
         call = asyncio.create_task(client.tasks.run(fake.task_slugs[0]))
         await asyncio.sleep(0.1)
@@ -287,8 +294,10 @@ async def test_a_single_run_cancelled_mid_flight_releases_its_slot_and_re_raises
     assert await _all_connections_closed(fake)
 
 
-async def test_a_single_run_cancelled_while_waiting_for_a_slot_is_never_sent(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.SLOW, times=1, path=TASK_RUN, delay=0.3)
+async def test_a_single_run_cancelled_while_waiting_for_a_slot_is_never_sent(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.SLOW, times=1, path=paths.pattern("task_run"), delay=0.3)
     async with _client(fake, max_connections=1) as client:
         holder = asyncio.create_task(client.tasks.run(fake.task_slugs[0]))
         await asyncio.sleep(0.05)
@@ -302,5 +311,5 @@ async def test_a_single_run_cancelled_while_waiting_for_a_slot_is_never_sent(fak
 
         assert client.stats.in_flight == 0
         assert not client._manager.limiter._waiters
-    assert fake.requests_by_path[TASK_RUN] == 2
+    assert paths.count(fake, "task_run") == 2
     assert sorted(fake.runs_by_task()) == sorted([fake.task_slugs[0], fake.task_slugs[2]])

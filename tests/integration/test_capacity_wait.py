@@ -10,6 +10,8 @@ import pytest
 from coreclaw_async import AsyncCoreClaw, ConcurrencyLimitError, RetryPolicy
 from coreclaw_async.testing import FakeCoreClaw
 
+from .support import client_for
+
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
 
 # Short waits for tests: the defaults (1 s doubling to 30 s) suit runs of seconds to minutes.
@@ -17,13 +19,17 @@ FAST_CAPACITY = RetryPolicy(wait_for_capacity=True, capacity_backoff_base=0.05, 
 
 
 def _client(fake: FakeCoreClaw, *, retry: RetryPolicy = FAST_CAPACITY, **kwargs: Any) -> AsyncCoreClaw:
-    return AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=retry, **kwargs)
+    return client_for(fake, callback_url=CALLBACK_URL, retry=retry, **kwargs)
 
 
-async def test_a_plan_limit_of_10_starts_all_100_runs_with_few_refusals_per_run() -> None:
+async def test_a_plan_limit_of_10_starts_all_100_runs_with_few_refusals_per_run(api_version: str) -> None:
     async with (
         FakeCoreClaw(
-            tasks=1, concurrency_limit=10, concurrency_counts_ready=True, run_schedule=(0.05, 0.2)
+            api_versions=(api_version,),
+            tasks=1,
+            concurrency_limit=10,
+            concurrency_counts_ready=True,
+            run_schedule=(0.05, 0.2),
         ) as fake,
         _client(fake) as client,
     ):
@@ -39,10 +45,14 @@ async def test_a_plan_limit_of_10_starts_all_100_runs_with_few_refusals_per_run(
         assert client.stats.capacity_wait_seconds > 0
 
 
-async def test_capacity_waits_do_not_spend_max_retries() -> None:
+async def test_capacity_waits_do_not_spend_max_retries(api_version: str) -> None:
     async with (
         FakeCoreClaw(
-            tasks=1, concurrency_limit=2, concurrency_counts_ready=True, run_schedule=(0.0, 0.1)
+            api_versions=(api_version,),
+            tasks=1,
+            concurrency_limit=2,
+            concurrency_counts_ready=True,
+            run_schedule=(0.0, 0.1),
         ) as fake,
         _client(fake, max_retries=0) as client,
     ):
@@ -52,9 +62,9 @@ async def test_capacity_waits_do_not_spend_max_retries() -> None:
         assert fake.concurrency_refusals >= 1
 
 
-async def test_a_capacity_wait_ends_at_the_call_deadline_with_nothing_started() -> None:
+async def test_a_capacity_wait_ends_at_the_call_deadline_with_nothing_started(api_version: str) -> None:
     async with (
-        FakeCoreClaw(tasks=1, concurrency_limit=0) as fake,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1, concurrency_limit=0) as fake,
         _client(fake) as client,
     ):
         loop = asyncio.get_running_loop()
@@ -71,9 +81,9 @@ async def test_a_capacity_wait_ends_at_the_call_deadline_with_nothing_started() 
         assert 2 <= fake.concurrency_refusals <= 12
 
 
-async def test_without_the_opt_in_a_30003_is_raised_at_once_and_counted() -> None:
+async def test_without_the_opt_in_a_30003_is_raised_at_once_and_counted(api_version: str) -> None:
     async with (
-        FakeCoreClaw(tasks=1, concurrency_limit=0) as fake,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1, concurrency_limit=0) as fake,
         _client(fake, retry=RetryPolicy()) as client,
     ):
         with pytest.raises(ConcurrencyLimitError):
@@ -83,11 +93,17 @@ async def test_without_the_opt_in_a_30003_is_raised_at_once_and_counted() -> Non
         assert client.stats.capacity_refusals == 1
 
 
-async def test_while_capacity_is_full_the_other_starts_of_the_client_queue_instead_of_polling() -> None:
+async def test_while_capacity_is_full_the_other_starts_of_the_client_queue_instead_of_polling(
+    api_version: str,
+) -> None:
     slow = RetryPolicy(wait_for_capacity=True, capacity_backoff_base=0.3, capacity_backoff_max=0.3)
     async with (
         FakeCoreClaw(
-            tasks=1, concurrency_limit=1, concurrency_counts_ready=True, run_schedule=(0.0, 30.0)
+            api_versions=(api_version,),
+            tasks=1,
+            concurrency_limit=1,
+            concurrency_counts_ready=True,
+            run_schedule=(0.0, 30.0),
         ) as fake,
         _client(fake, retry=slow) as client,
     ):

@@ -17,7 +17,7 @@ from coreclaw_async._cli._main import register
 from coreclaw_async._cli._output import EXIT_WAIT_TIMEOUT, plain
 from coreclaw_async.testing import FakeCoreClaw
 
-from .v1_support import MAPS_INPUT, WORKER, serving, start_run
+from .support import MAPS_INPUT, WORKER, serving, start_run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def test_every_leaf_command_has_a_func_and_a_json_flag() -> None:
 
 
 async def test_account_prints_a_table_and_exact_json(
-    client: AsyncCoreClaw, fake: FakeCoreClaw, capsys: pytest.CaptureFixture[str]
+    client: AsyncCoreClaw, fake: FakeCoreClaw, api_version: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert await _run(client, "account") == 0
     table = capsys.readouterr().out
@@ -69,7 +69,9 @@ async def test_account_prints_a_table_and_exact_json(
 
     assert f"${fake.balance}" in table
     assert data["balance"] == fake.balance  # a string: exact
-    assert data["traffic_expiration_at"].endswith("+00:00")
+    # v1 dates the traffic package; v2 has no traffic and dates the balance instead.
+    expires = "traffic_expiration_at" if api_version == "v1" else "balance_expiration_at"
+    assert data[expires].endswith("+00:00")
 
 
 async def test_proxy_regions_lists_codes(client: AsyncCoreClaw, capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,18 +136,20 @@ def test_workers_run_rejects_input_that_is_not_a_json_object(capsys: pytest.Capt
     assert "JSON object" in capsys.readouterr().err
 
 
-async def test_workers_run_sync_prints_the_first_rows(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.02, 0.05), rows_per_run=8) as (_, client):
+async def test_workers_run_sync_prints_the_first_rows(
+    api_version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with serving(api_version, run_schedule=(0.02, 0.05), rows_per_run=8) as (_, client):
         code = await _run(client, "workers", "run", WORKER, "--sync", "--page-size", "3", "--json")
 
     result = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert result["run_status"] == "completed"
+    assert result["run_status"] == {"v1": "completed", "v2": "succeeded"}[api_version]
     assert len(result["results"]["items"]) == 3
 
 
-async def test_runs_get_list_and_log(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=3) as (_, client):
+async def test_runs_get_list_and_log(api_version: str, capsys: pytest.CaptureFixture[str]) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=3) as (_, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "get", slug) == 0
         get_table = capsys.readouterr().out
@@ -163,8 +167,8 @@ async def test_runs_get_list_and_log(capsys: pytest.CaptureFixture[str]) -> None
     assert "INFO" in log_text
 
 
-async def test_runs_list_filters_by_status_name(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 0.0), fail_every=2) as (_, client):
+async def test_runs_list_filters_by_status_name(api_version: str, capsys: pytest.CaptureFixture[str]) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0), fail_every=2) as (_, client):
         slugs = [await start_run(client) for _ in range(2)]
         assert await _run(client, "runs", "list", "--status", "failed") == 0
 
@@ -174,9 +178,9 @@ async def test_runs_list_filters_by_status_name(capsys: pytest.CaptureFixture[st
 
 
 async def test_runs_wait_exits_0_for_success_and_shows_progress_on_request(
-    capsys: pytest.CaptureFixture[str],
+    api_version: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with serving(run_schedule=(0.05, 0.1)) as (_, client):
+    async with serving(api_version, run_schedule=(0.05, 0.1)) as (_, client):
         slug = await start_run(client)
         code = await _run(client, "runs", "wait", slug, "--poll-interval", "0.02", "--progress", "always")
 
@@ -186,8 +190,10 @@ async def test_runs_wait_exits_0_for_success_and_shows_progress_on_request(
     assert f"\r{slug}: " in captured.err
 
 
-async def test_runs_wait_is_quiet_on_stderr_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 0.05)) as (_, client):
+async def test_runs_wait_is_quiet_on_stderr_when_not_a_terminal(
+    api_version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.05)) as (_, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "wait", slug, "--poll-interval", "0.02", "--json") == 0
 
@@ -196,16 +202,20 @@ async def test_runs_wait_is_quiet_on_stderr_when_not_a_terminal(capsys: pytest.C
     assert json.loads(captured.out)["status"] == "succeeded"
 
 
-async def test_runs_wait_exits_1_for_a_failed_run(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 0.05), fail_every=1) as (_, client):
+async def test_runs_wait_exits_1_for_a_failed_run(
+    api_version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.05), fail_every=1) as (_, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "wait", slug, "--poll-interval", "0.02") == 1
 
     assert "failed (4)" in capsys.readouterr().out
 
 
-async def test_runs_wait_exits_124_at_its_deadline(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 30.0)) as (_, client):
+async def test_runs_wait_exits_124_at_its_deadline(
+    api_version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0)) as (_, client):
         slug = await start_run(client)
         code = await _run(
             client, "runs", "wait", slug, "--wait-timeout", "0.2", "--poll-interval", "0.05", "--json"
@@ -217,8 +227,10 @@ async def test_runs_wait_exits_124_at_its_deadline(capsys: pytest.CaptureFixture
     assert json.loads(captured.out)["status"] == "running"
 
 
-async def test_runs_results_streams_json_lines_and_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=12) as (_, client):
+async def test_runs_results_streams_json_lines_and_a_table(
+    api_version: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=12) as (_, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "results", slug, "--json", "--page-size", "5") == 0
         rows = _json_lines(capsys.readouterr().out)
@@ -233,9 +245,9 @@ async def test_runs_results_streams_json_lines_and_a_table(capsys: pytest.Captur
 
 
 async def test_runs_export_prints_the_link_or_downloads_the_file(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    api_version: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=4) as (fake, client):
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=4) as (fake, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "export", slug) == 0
         url = capsys.readouterr().out.strip()
@@ -250,19 +262,19 @@ async def test_runs_export_prints_the_link_or_downloads_the_file(
 
 
 async def test_runs_export_to_stdout_writes_the_file_bytes(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    api_version: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = io.BytesIO()
     monkeypatch.setattr("sys.stdout", io.TextIOWrapper(raw, encoding="utf-8"))
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=2) as (_, client):
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=2) as (_, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "export", slug, "--format", "json", "-o", "-") == 0
 
     assert len(json.loads(raw.getvalue())) == 2
 
 
-async def test_runs_abort_and_rerun(capsys: pytest.CaptureFixture[str]) -> None:
-    async with serving(run_schedule=(0.0, 30.0), abort_linger=None) as (fake, client):
+async def test_runs_abort_and_rerun(api_version: str, capsys: pytest.CaptureFixture[str]) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0), abort_linger=None) as (fake, client):
         slug = await start_run(client)
         assert await _run(client, "runs", "abort", slug) == 0
         abort_text = capsys.readouterr().out
@@ -293,9 +305,9 @@ def test_plain_renders_models_as_json_ready_data() -> None:
 
 
 async def test_runs_export_reports_a_destination_it_cannot_write(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    api_version: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=2) as (_, client):
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=2) as (_, client):
         slug = await start_run(client)
         code = await _run(client, "runs", "export", slug, "-o", str(tmp_path / "missing" / "out.json"))
 

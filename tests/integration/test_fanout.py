@@ -22,9 +22,8 @@ from coreclaw_async import (
 )
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
-from ..conftest import CALLBACK_URL
+from .support import Paths, client_for
 
-TASK_RUN = "/api/v1/task/run"
 FAST = RetryPolicy(max_retries=4, backoff_base=0.001, backoff_max=0.01, rate_limit_base=0.002)
 UNKNOWN_TASK = "01KSFDXRNYGKT3NNE11EMR4W5X"
 
@@ -32,7 +31,7 @@ UNKNOWN_TASK = "01KSFDXRNYGKT3NNE11EMR4W5X"
 @pytest.fixture
 async def fast(fake: FakeCoreClaw) -> AsyncIterator[AsyncCoreClaw]:
     """A client with millisecond backoffs, so retries cost no wall time."""
-    async with AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=FAST) as c:
+    async with client_for(fake, retry=FAST) as c:
         yield c
 
 
@@ -62,10 +61,12 @@ async def test_run_all_returns_one_outcome_per_item_in_input_order(
     assert {o.run.run_slug: o.request.task_slug for o in outcomes if o.run} == ledger
 
 
-async def test_run_many_yields_outcomes_in_completion_order(fast: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
+async def test_run_many_yields_outcomes_in_completion_order(
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
+) -> None:
     slugs = [fake.add_task() for _ in range(6)]
     # The first start to reach the server (item 0 or 1) is held back; the rest overtake it.
-    fake.inject(Fault.SLOW, times=1, path=TASK_RUN, delay=0.3)
+    fake.inject(Fault.SLOW, times=1, path=paths.pattern("task_run"), delay=0.3)
 
     async with fast.tasks.run_many(slugs, concurrency=2) as batch:
         order = [outcome.index async for outcome in batch]
@@ -102,7 +103,7 @@ async def test_outcomes_are_frozen_and_exported_from_the_package() -> None:
 
 
 async def test_invalid_items_become_outcomes_and_are_never_sent(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
 ) -> None:
     good = fake.task_slugs[0]
     bad_url = TaskRunRequest(task_slug=good, callback_url="ftp://nowhere")
@@ -116,11 +117,11 @@ async def test_invalid_items_become_outcomes_and_are_never_sent(
         assert outcome.run is None
     assert outcomes[2].request is None
     assert outcomes[4].request is bad_url
-    assert fake.requests_by_path.get(TASK_RUN) == 1
+    assert paths.count(fake, "task_run") == 1
 
 
 async def test_refused_items_report_their_error_and_the_rest_still_run(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, api_version: str
 ) -> None:
     foreign = fake.add_task(foreign=True)
     mine = fake.task_slugs[:2]
@@ -129,12 +130,16 @@ async def test_refused_items_report_their_error_and_the_rest_still_run(
 
     assert [o.started for o in outcomes] == [True, False, False, True]
     assert isinstance(outcomes[1].error, TaskNotFoundError)
-    assert isinstance(outcomes[2].error, AuthenticationError)
+    # Another user's Task: "not yours" (4010) on v1, "does not exist" (60001) on v2.
+    refused = {"v1": AuthenticationError, "v2": TaskNotFoundError}[api_version]
+    assert isinstance(outcomes[2].error, refused)
     assert len(fake.runs) == 2
 
 
-async def test_per_item_max_retries_applies_to_every_start(fast: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN)
+async def test_per_item_max_retries_applies_to_every_start(
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"))
 
     outcomes = await fast.tasks.run_all(fake.task_slugs[:1], max_retries=0)
 
@@ -226,9 +231,7 @@ async def test_the_input_is_pulled_lazily_and_only_as_fast_as_it_is_consumed(
 
 
 async def test_concurrency_defaults_to_the_client_pool_size(fake: FakeCoreClaw) -> None:
-    async with AsyncCoreClaw(
-        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, max_connections=13
-    ) as client:
+    async with client_for(fake, max_connections=13) as client:
         batch = client.tasks.run_many(fake.task_slugs)
         assert batch.concurrency == 13
         assert isinstance(batch, TaskRunBatch)

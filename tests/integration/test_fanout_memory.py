@@ -25,10 +25,18 @@ CONCURRENCY = 20
 
 
 @pytest.fixture
-async def remote_fake() -> AsyncIterator[dict[str, str]]:
-    """A FakeCoreClaw in a child process; yields its ``KEY=value`` start-up lines as a dict."""
+async def remote_fake(api_version: str) -> AsyncIterator[dict[str, str]]:
+    """A FakeCoreClaw serving ``api_version`` in a child process; yields its ``KEY=value``
+    start-up lines as a dict."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "coreclaw_async.testing", "--port", "0", stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        "-m",
+        "coreclaw_async.testing",
+        "--port",
+        "0",
+        "--api-versions",
+        api_version,
+        stdout=asyncio.subprocess.PIPE,
     )
     stdout = proc.stdout
     assert stdout is not None
@@ -67,11 +75,14 @@ async def _peak_growth(client: AsyncCoreClaw, slugs: list[str], count: int) -> i
 
 
 async def test_peak_memory_of_run_many_does_not_grow_with_the_number_of_items(
-    remote_fake: dict[str, str],
+    remote_fake: dict[str, str], api_version: str
 ) -> None:
     slugs = remote_fake["CORECLAW_TASK_SLUGS"].split(",")
     async with AsyncCoreClaw(
-        remote_fake["CORECLAW_API_KEY"], base_url=remote_fake["CORECLAW_BASE_URL"], callback_url=CALLBACK_URL
+        remote_fake["CORECLAW_API_KEY"],
+        base_url=remote_fake["CORECLAW_BASE_URL"],
+        callback_url=CALLBACK_URL,
+        api_version=api_version,
     ) as client:
         await _launch(client, slugs, 200)  # warm up: session, connections, converter caches
         tracemalloc.start()

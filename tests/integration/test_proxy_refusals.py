@@ -13,8 +13,9 @@ from coreclaw_async import (
 )
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
+from .support import Paths, client_for
+
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
-TASK_RUN = "/api/v1/task/run"
 
 REFUSALS = [
     (Fault.HTTP_400_HTML, 400),
@@ -26,15 +27,15 @@ REFUSALS = [
 
 
 def _client(fake: FakeCoreClaw) -> AsyncCoreClaw:
-    return AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL)
+    return client_for(fake, callback_url=CALLBACK_URL)
 
 
 @pytest.mark.parametrize(("fault", "status"), REFUSALS)
 async def test_a_run_start_refused_by_a_front_proxy_is_rejected_not_unknown(
-    fault: Fault, status: int
+    fault: Fault, status: int, api_version: str, paths: Paths
 ) -> None:
-    async with FakeCoreClaw(tasks=1) as fake, _client(fake) as client:
-        fake.inject(fault, path=TASK_RUN)
+    async with FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake, _client(fake) as client:
+        fake.inject(fault, path=paths.pattern("task_run"))
 
         with pytest.raises(RequestRejectedError) as caught:
             await client.tasks.run(fake.task_slugs[0])
@@ -49,9 +50,11 @@ async def test_a_run_start_refused_by_a_front_proxy_is_rejected_not_unknown(
 
 
 @pytest.mark.parametrize(("fault", "status"), REFUSALS)
-async def test_a_fan_out_reports_proxy_refusals_as_not_started(fault: Fault, status: int) -> None:
-    async with FakeCoreClaw(tasks=1) as fake, _client(fake) as client:
-        fake.inject(fault, path=TASK_RUN, times=3)
+async def test_a_fan_out_reports_proxy_refusals_as_not_started(
+    fault: Fault, status: int, api_version: str, paths: Paths
+) -> None:
+    async with FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake, _client(fake) as client:
+        fake.inject(fault, path=paths.pattern("task_run"), times=3)
 
         outcomes = await client.tasks.run_all([fake.task_slugs[0]] * 5, concurrency=1)
 
@@ -64,9 +67,11 @@ async def test_a_fan_out_reports_proxy_refusals_as_not_started(fault: Fault, sta
 
 
 @pytest.mark.parametrize("fault", [Fault.HTTP_502_HTML, Fault.HTTP_503_HTML, Fault.HTTP_504_HTML])
-async def test_a_gateway_error_page_on_a_run_start_stays_unknown(fault: Fault) -> None:
-    async with FakeCoreClaw(tasks=1) as fake, _client(fake) as client:
-        fake.inject(fault, path=TASK_RUN)
+async def test_a_gateway_error_page_on_a_run_start_stays_unknown(
+    fault: Fault, api_version: str, paths: Paths
+) -> None:
+    async with FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake, _client(fake) as client:
+        fake.inject(fault, path=paths.pattern("task_run"))
 
         with pytest.raises(RunStartUnknownError) as caught:
             await client.tasks.run(fake.task_slugs[0])
@@ -74,9 +79,9 @@ async def test_a_gateway_error_page_on_a_run_start_stays_unknown(fault: Fault) -
         assert isinstance(caught.value.__cause__, ResponseDecodeError)
 
 
-async def test_a_truncated_answer_to_a_run_start_stays_unknown() -> None:
-    async with FakeCoreClaw(tasks=1) as fake, _client(fake) as client:
-        fake.inject(Fault.TRUNCATED, path=TASK_RUN)
+async def test_a_truncated_answer_to_a_run_start_stays_unknown(api_version: str, paths: Paths) -> None:
+    async with FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake, _client(fake) as client:
+        fake.inject(Fault.TRUNCATED, path=paths.pattern("task_run"))
 
         outcomes = await client.tasks.run_all([fake.task_slugs[0]])
 
@@ -84,13 +89,13 @@ async def test_a_truncated_answer_to_a_run_start_stays_unknown() -> None:
         assert len(fake.runs) == 1  # the run does exist: that is why the outcome stays open
 
 
-async def test_a_read_refused_by_a_front_proxy_is_not_retried_either() -> None:
-    async with FakeCoreClaw(tasks=1) as fake, _client(fake) as client:
+async def test_a_read_refused_by_a_front_proxy_is_not_retried_either(api_version: str, paths: Paths) -> None:
+    async with FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake, _client(fake) as client:
         started = await client.tasks.run(fake.task_slugs[0])
-        fake.inject(Fault.HTTP_414_HTML, path="/api/v1/run/detail")
+        fake.inject(Fault.HTTP_414_HTML, path=paths.pattern("run_get", run=started.run_slug))
         fake.reset_counters()
 
         with pytest.raises(RequestRejectedError):
             await client.runs.get(started.run_slug)
 
-        assert fake.requests_by_path == {"/api/v1/run/detail": 1}
+        assert paths.counts(fake) == {"run_get": 1}

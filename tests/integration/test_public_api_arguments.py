@@ -60,10 +60,19 @@ retries = arg(st.sampled_from([None, 0, 1]))
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[tuple[FakeCoreClaw, AsyncCoreClaw, str]]:
+async def world(api_version: str) -> AsyncIterator[tuple[FakeCoreClaw, AsyncCoreClaw, str]]:
     async with (
-        FakeCoreClaw(tasks=2, seed=11, run_schedule=(0.0, 0.02), sync_wait_cap=0.5, rows_per_run=3) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as client,
+        FakeCoreClaw(
+            tasks=2,
+            seed=11,
+            run_schedule=(0.0, 0.02),
+            sync_wait_cap=0.5,
+            rows_per_run=3,
+            api_versions=(api_version,),
+        ) as fake,
+        AsyncCoreClaw(
+            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, api_version=api_version
+        ) as client,
     ):
         started = await client.tasks.run(fake.task_slugs[0])
         final = await client.runs.wait(started.run_slug, poll_interval=0.05, timeout=10)

@@ -29,15 +29,14 @@ from coreclaw_async import (
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
 from ..conftest import CALLBACK_URL
+from .support import HIDDEN_RETRY, Paths, client_for, v2_client_bug
 
-TASK_RUN = "/api/v1/task/run"
-RUN_DETAIL = "/api/v1/run/detail"
 FAST = RetryPolicy(max_retries=4, backoff_base=0.001, backoff_max=0.01, rate_limit_base=0.002)
 
 
 def _client(fake: FakeCoreClaw, **options: object) -> AsyncCoreClaw:
     options.setdefault("retry", FAST)
-    return AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, **options)  # type: ignore[arg-type]
+    return client_for(fake, **options)
 
 
 @pytest.fixture
@@ -60,13 +59,17 @@ def _free_port() -> int:
 # -- not sent: retried for every call, a run start included ----------------------------
 
 
-async def test_a_run_start_that_could_not_connect_is_retried_and_creates_one_run() -> None:
+async def test_a_run_start_that_could_not_connect_is_retried_and_creates_one_run(api_version: str) -> None:
     port = _free_port()
     task = "01KSFDXRNYGKT3NNE11EMR4W5X"
-    fake = FakeCoreClaw(port=port, tasks=[task])
+    fake = FakeCoreClaw(port=port, tasks=[task], api_versions=(api_version,))
     policy = RetryPolicy(max_retries=40, backoff_base=0.02, backoff_max=0.02)
     async with AsyncCoreClaw(
-        fake.api_key, base_url=f"http://127.0.0.1:{port}", callback_url=CALLBACK_URL, retry=policy
+        fake.api_key,
+        base_url=f"http://127.0.0.1:{port}",
+        callback_url=CALLBACK_URL,
+        retry=policy,
+        api_version=api_version,
     ) as client:
         call = asyncio.create_task(client.tasks.run(task))
         await asyncio.sleep(0.15)  # a few refused connections first
@@ -79,8 +82,10 @@ async def test_a_run_start_that_could_not_connect_is_retried_and_creates_one_run
             await fake.close()
 
 
-async def test_a_run_start_that_timed_out_waiting_for_a_connection_is_retried(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.SLOW, times=1, path=TASK_RUN, delay=0.4)
+async def test_a_run_start_that_timed_out_waiting_for_a_connection_is_retried(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.SLOW, times=1, path=paths.pattern("task_run"), delay=0.4)
     policy = RetryPolicy(max_retries=30, backoff_base=0.01, backoff_max=0.01)
     async with _client(fake, max_connections=1, pool_timeout=0.05, retry=policy) as client:
         first = asyncio.create_task(client.tasks.run(fake.task_slugs[0]))
@@ -93,7 +98,7 @@ async def test_a_run_start_that_timed_out_waiting_for_a_connection_is_retried(fa
     assert second.run_slug in {r.slug for r in fake.runs}
     assert stats.retries["not_sent"] >= 1
     assert stats.connection_wait_seconds > 0
-    assert fake.requests_by_path[TASK_RUN] == 2
+    assert paths.count(fake, "task_run") == 2
 
 
 # -- rejected: only rate limits (and 30003 on request) ---------------------------------
@@ -101,20 +106,20 @@ async def test_a_run_start_that_timed_out_waiting_for_a_connection_is_retried(fa
 
 @pytest.mark.parametrize("fault", [Fault.RATE_LIMIT, Fault.RATE_LIMIT_V2])
 async def test_a_rate_limited_run_start_is_retried_and_creates_one_run(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw, fault: Fault
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, fault: Fault, paths: Paths
 ) -> None:
-    fake.inject(fault, times=2, path=TASK_RUN)
+    fake.inject(fault, times=2, path=paths.pattern("task_run"))
 
     run = await fast.tasks.run(fake.task_slugs[0])
 
     assert [r.slug for r in fake.runs] == [run.run_slug]
-    assert fake.requests_by_path[TASK_RUN] == 3
+    assert paths.count(fake, "task_run") == 3
     assert fast.stats.rate_limited == 2
     assert fast.stats.retries == {"rate_limited": 2}
 
 
-async def test_retry_after_is_honoured(fast: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN, retry_after=0.3)
+async def test_retry_after_is_honoured(fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"), retry_after=0.3)
     start = _now()
 
     await fast.tasks.run(fake.task_slugs[0])
@@ -123,8 +128,8 @@ async def test_retry_after_is_honoured(fast: AsyncCoreClaw, fake: FakeCoreClaw) 
     assert len(fake.runs) == 1
 
 
-async def test_retry_after_is_capped(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN, retry_after=30)
+async def test_retry_after_is_capped(fake: FakeCoreClaw, paths: Paths) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"), retry_after=30)
     policy = RetryPolicy(max_retries=2, retry_after_max=0.2)
     async with _client(fake, retry=policy) as client:
         start = _now()
@@ -136,9 +141,9 @@ async def test_retry_after_is_capped(fake: FakeCoreClaw) -> None:
 
 
 async def test_plan_concurrency_30003_is_not_retried_by_default(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
 ) -> None:
-    fake.inject(Fault.CONCURRENCY_LIMIT, times=1, path=TASK_RUN)
+    fake.inject(Fault.CONCURRENCY_LIMIT, times=1, path=paths.pattern("task_run"))
 
     with pytest.raises(ConcurrencyLimitError) as info:
         await fast.tasks.run(fake.task_slugs[0])
@@ -148,13 +153,15 @@ async def test_plan_concurrency_30003_is_not_retried_by_default(
     assert fake.runs == []
 
 
-async def test_plan_concurrency_30003_is_retried_with_wait_for_capacity(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.CONCURRENCY_LIMIT, times=2, path=TASK_RUN)
+async def test_plan_concurrency_30003_is_retried_with_wait_for_capacity(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.CONCURRENCY_LIMIT, times=2, path=paths.pattern("task_run"))
     async with _client(fake, wait_for_capacity=True) as client:
         run = await client.tasks.run(fake.task_slugs[0])
 
     assert [r.slug for r in fake.runs] == [run.run_slug]
-    assert fake.requests_by_path[TASK_RUN] == 3
+    assert paths.count(fake, "task_run") == 3
 
 
 # -- unknown: a run start is never re-sent ----------------------------------------------
@@ -174,15 +181,15 @@ UNKNOWN_FAULTS = [
 
 @pytest.mark.parametrize("fault", UNKNOWN_FAULTS)
 async def test_a_run_start_with_an_unknown_outcome_is_never_re_sent(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw, fault: Fault
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, fault: Fault, paths: Paths
 ) -> None:
-    fake.inject(fault, times=1, path=TASK_RUN)
+    fake.inject(fault, times=1, path=paths.pattern("task_run"))
 
     with pytest.raises(RunStartUnknownError) as info:
         await fast.tasks.run(fake.task_slugs[0])
 
     error = info.value
-    assert fake.requests_by_path[TASK_RUN] == 1
+    assert paths.count(fake, "task_run") == 1
     assert error.attempts == 1
     assert error.sent is None
     assert error.request == TaskRunRequest(task_slug=fake.task_slugs[0], callback_url=CALLBACK_URL)
@@ -197,21 +204,26 @@ READ_FAULTS = [*UNKNOWN_FAULTS, Fault.RATE_LIMIT, Fault.RATE_LIMIT_V2, Fault.CON
 
 @pytest.mark.parametrize("fault", READ_FAULTS)
 async def test_a_read_is_retried_through_any_transient_fault(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw, fault: Fault
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, fault: Fault, paths: Paths, request: pytest.FixtureRequest
 ) -> None:
+    if paths.version == "v2" and fault in (Fault.DROP_BEFORE_CREATE, Fault.DROP_AFTER_CREATE):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=HIDDEN_RETRY))
     started = await fast.tasks.run(fake.task_slugs[0])
-    fake.inject(fault, times=1, path=RUN_DETAIL)
+    fake.inject(fault, times=1, path=paths.pattern("run_get", run=started.run_slug))
 
     run = await fast.runs.get(started.run_slug)
 
     assert run.run_slug == started.run_slug
     expected = 1 if fault is Fault.CONTROL_CHARS else 2  # control characters are decoded leniently
-    assert fake.requests_by_path[RUN_DETAIL] == expected
+    assert paths.count(fake, "run_get") == expected
+    # Every request the server saw was an attempt of the client's own retry loop.
+    assert sum(fast.stats.retries.values()) == expected - 1
 
 
-async def test_hundreds_of_reads_under_random_faults_all_succeed(fake: FakeCoreClaw) -> None:
+@v2_client_bug(HIDDEN_RETRY)
+async def test_hundreds_of_reads_under_random_faults_all_succeed(fake: FakeCoreClaw, paths: Paths) -> None:
     for fault in READ_FAULTS:
-        fake.inject(fault, times=None, probability=0.03, path=RUN_DETAIL)
+        fake.inject(fault, times=None, probability=0.03, path=paths.pattern("run_get"))
     policy = RetryPolicy(max_retries=15, backoff_base=0.001, backoff_max=0.005, rate_limit_base=0.001)
     async with _client(fake, retry=policy) as client:
         started = await client.tasks.run(fake.task_slugs[0])
@@ -219,7 +231,7 @@ async def test_hundreds_of_reads_under_random_faults_all_succeed(fake: FakeCoreC
         stats = client.stats
 
     assert {run.run_slug for run in runs} == {started.run_slug}
-    assert fake.requests_by_path[RUN_DETAIL] == 400 + sum(stats.retries.values())
+    assert paths.count(fake, "run_get") == 400 + sum(stats.retries.values())
     assert sum(stats.retries.values()) > 0
     assert len(fake.runs) == 1
 
@@ -228,9 +240,9 @@ async def test_hundreds_of_reads_under_random_faults_all_succeed(fake: FakeCoreC
 
 
 async def test_a_slow_run_start_fails_as_unknown_at_the_deadline(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
 ) -> None:
-    fake.inject(Fault.SLOW, times=1, path=TASK_RUN, delay=3)
+    fake.inject(Fault.SLOW, times=1, path=paths.pattern("task_run"), delay=3)
     start = _now()
 
     with pytest.raises(RunStartUnknownError) as info:
@@ -241,10 +253,10 @@ async def test_a_slow_run_start_fails_as_unknown_at_the_deadline(
 
 
 async def test_a_slow_read_fails_with_a_timeout_at_the_deadline(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
 ) -> None:
     started = await fast.tasks.run(fake.task_slugs[0])
-    fake.inject(Fault.SLOW, times=None, path=RUN_DETAIL, delay=3)
+    fake.inject(Fault.SLOW, times=None, path=paths.pattern("run_get", run=started.run_slug), delay=3)
     start = _now()
 
     with pytest.raises(APITimeoutError):
@@ -253,8 +265,8 @@ async def test_a_slow_read_fails_with_a_timeout_at_the_deadline(
     assert _now() - start < 1.5
 
 
-async def test_retries_and_backoff_stay_within_the_one_deadline(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.RATE_LIMIT, times=None, path=TASK_RUN, retry_after=0.05)
+async def test_retries_and_backoff_stay_within_the_one_deadline(fake: FakeCoreClaw, paths: Paths) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=None, path=paths.pattern("task_run"), retry_after=0.05)
     async with _client(fake, retry=RetryPolicy(max_retries=1000)) as client:
         start = _now()
         with pytest.raises(RateLimitError) as info:
@@ -266,8 +278,10 @@ async def test_retries_and_backoff_stay_within_the_one_deadline(fake: FakeCoreCl
     assert fake.runs == []
 
 
-async def test_the_wait_for_a_connection_counts_against_the_deadline(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.SLOW, times=1, path=TASK_RUN, delay=1.0)
+async def test_the_wait_for_a_connection_counts_against_the_deadline(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.SLOW, times=1, path=paths.pattern("task_run"), delay=1.0)
     async with _client(fake, max_connections=1, pool_timeout=5) as client:
         holder = asyncio.create_task(client.tasks.run(fake.task_slugs[0]))
         await asyncio.sleep(0.05)
@@ -279,8 +293,8 @@ async def test_the_wait_for_a_connection_counts_against_the_deadline(fake: FakeC
         await holder
 
 
-async def test_max_retries_per_call_overrides_the_client(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN)
+async def test_max_retries_per_call_overrides_the_client(fake: FakeCoreClaw, paths: Paths) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"))
     async with _client(fake, retry=RetryPolicy(max_retries=5, rate_limit_base=0.001)) as client:
         with pytest.raises(RateLimitError) as info:
             await client.tasks.run(fake.task_slugs[0], max_retries=0)
@@ -289,14 +303,14 @@ async def test_max_retries_per_call_overrides_the_client(fake: FakeCoreClaw) -> 
     assert fake.runs == []
 
 
-async def test_a_retry_racing_aclose_does_not_reopen_the_session(fake: FakeCoreClaw) -> None:
+async def test_a_retry_racing_aclose_does_not_reopen_the_session(fake: FakeCoreClaw, paths: Paths) -> None:
     client = _client(fake, retry=RetryPolicy(max_retries=3, backoff_base=0.2, backoff_max=0.2))
     started = await client.tasks.run(fake.task_slugs[0])
-    fake.inject(Fault.DROP_BEFORE_CREATE, times=None, path=RUN_DETAIL)
+    fake.inject(Fault.DROP_BEFORE_CREATE, times=None, path=paths.pattern("run_get", run=started.run_slug))
     read = asyncio.create_task(client.runs.get(started.run_slug))
     # Until the first attempt has failed and the read is backing off (bounded: at most ~5 s).
     for _ in range(500):
-        if fake.requests_by_path.get(RUN_DETAIL, 0) >= 1:
+        if paths.count(fake, "run_get") >= 1:
             break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.02)
@@ -312,7 +326,7 @@ async def test_a_retry_racing_aclose_does_not_reopen_the_session(fake: FakeCoreC
 
 @pytest.mark.parametrize("max_connections", [100, 3], ids=["free-slots", "callers-queued-for-a-slot"])
 async def test_a_rate_limit_pauses_every_launch_of_the_client_together(
-    fake: FakeCoreClaw, max_connections: int
+    fake: FakeCoreClaw, max_connections: int, paths: Paths
 ) -> None:
     sends: list[float] = []
     limited_at: list[float] = []
@@ -329,7 +343,7 @@ async def test_a_rate_limit_pauses_every_launch_of_the_client_together(
     trace.on_request_end.append(on_end)
     fake.latency = 0.005
     slugs = [fake.add_task() for _ in range(120)]
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN, retry_after=0.4)
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"), retry_after=0.4)
     async with (
         aiohttp.ClientSession(trace_configs=[trace]) as http,
         _client(fake, session=http, max_connections=max_connections) as client,
@@ -345,10 +359,12 @@ async def test_a_rate_limit_pauses_every_launch_of_the_client_together(
     assert max(fake.runs_by_task().values()) == 1
 
 
-async def test_a_burst_of_rate_limits_from_one_window_halves_concurrency_once(fake: FakeCoreClaw) -> None:
+async def test_a_burst_of_rate_limits_from_one_window_halves_concurrency_once(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
     fake.latency = 0.05  # all twenty first attempts are in flight together
     slugs = [fake.add_task() for _ in range(20)]
-    fake.inject(Fault.RATE_LIMIT, times=20, path=TASK_RUN)
+    fake.inject(Fault.RATE_LIMIT, times=20, path=paths.pattern("task_run"))
     async with _client(fake, max_connections=20) as client:
         outcomes = await client.tasks.run_all(slugs, concurrency=20)
         limit_after_burst = client.stats.concurrency_limit
@@ -364,8 +380,10 @@ async def test_a_burst_of_rate_limits_from_one_window_halves_concurrency_once(fa
         assert client.stats.concurrency_limit == 20  # recovered
 
 
-async def test_a_rate_limit_slows_the_client_even_when_that_call_gives_up(fake: FakeCoreClaw) -> None:
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN, retry_after=0.3)
+async def test_a_rate_limit_slows_the_client_even_when_that_call_gives_up(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"), retry_after=0.3)
     async with _client(fake) as client:
         with pytest.raises(RateLimitError):
             await client.tasks.run(fake.task_slugs[0], max_retries=0)
@@ -393,12 +411,12 @@ async def test_max_rate_is_shared_by_every_call_of_the_client(fake: FakeCoreClaw
 
 
 async def test_retries_and_unknown_outcomes_are_logged_with_method_path_and_request_id(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw, caplog: pytest.LogCaptureFixture
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, caplog: pytest.LogCaptureFixture, paths: Paths
 ) -> None:
     caplog.set_level(logging.INFO, logger="coreclaw_async")
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN)
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"))
     await fast.tasks.run(fake.task_slugs[0])
-    fake.inject(Fault.SERVER_ERROR, times=1, path=TASK_RUN)
+    fake.inject(Fault.SERVER_ERROR, times=1, path=paths.pattern("task_run"))
     with pytest.raises(RunStartUnknownError):
         await fast.tasks.run(fake.task_slugs[1])
 
@@ -407,30 +425,31 @@ async def test_retries_and_unknown_outcomes_are_logged_with_method_path_and_requ
     unknown = [r for r in records if r.levelno == logging.WARNING and "outcome unknown" in r.getMessage()]
     assert len(retry) == 1
     assert len(unknown) == 1
-    for record in retry + unknown:
+    for record, task in ((retry[0], fake.task_slugs[0]), (unknown[0], fake.task_slugs[1])):
         message = record.getMessage()
-        assert "POST /api/v1/task/run" in message
+        assert f"POST {paths.path('task_run', task=task)}" in message
         assert "request_id=" in message
     assert "rate_limited" in retry[0].getMessage()
     assert all(fake.api_key not in r.getMessage() for r in caplog.records)
 
 
 async def test_stats_count_requests_retries_rate_limits_and_unknown_outcomes(
-    fast: AsyncCoreClaw, fake: FakeCoreClaw
+    fast: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
 ) -> None:
     started = await fast.tasks.run(fake.task_slugs[0])
-    fake.inject(Fault.RATE_LIMIT, times=1, path=TASK_RUN)
+    fake.inject(Fault.RATE_LIMIT, times=1, path=paths.pattern("task_run"))
     await fast.tasks.run(fake.task_slugs[1])
-    fake.inject(Fault.SERVER_ERROR, times=1, path=RUN_DETAIL)
-    fake.inject(Fault.HTTP_502_HTML, times=1, path=RUN_DETAIL)
+    fake.inject(Fault.SERVER_ERROR, times=1, path=paths.pattern("run_get", run=started.run_slug))
+    fake.inject(Fault.HTTP_502_HTML, times=1, path=paths.pattern("run_get", run=started.run_slug))
     await fast.runs.get(started.run_slug)
-    fake.inject(Fault.DROP_AFTER_CREATE, times=1, path=TASK_RUN)
+    fake.inject(Fault.DROP_AFTER_CREATE, times=1, path=paths.pattern("task_run"))
     with pytest.raises(RunStartUnknownError):
         await fast.tasks.run(fake.task_slugs[2])
 
     stats = fast.stats
     assert stats.requests == fake.requests == 7
-    assert stats.retries == {"rate_limited": 1, "code_5000": 1, "http_502": 1}
+    server_error = {"v1": "code_5000", "v2": "code_10000"}[paths.version]  # each version's own code
+    assert stats.retries == {"rate_limited": 1, server_error: 1, "http_502": 1}
     assert stats.rate_limited == 1
     assert stats.unknown_outcomes == 1
     assert (stats.succeeded, stats.failed) == (3, 1)
@@ -438,9 +457,13 @@ async def test_stats_count_requests_retries_rate_limits_and_unknown_outcomes(
     assert stats.concurrency_limit == 50  # halved from 100 by the one rate limit
 
 
-async def test_random_rate_limits_never_leave_a_slot_or_waiter_behind(fake: FakeCoreClaw) -> None:
+async def test_random_rate_limits_never_leave_a_slot_or_waiter_behind(
+    fake: FakeCoreClaw, paths: Paths
+) -> None:
     rng = random.Random(7)
-    fake.inject(Fault.RATE_LIMIT, times=None, probability=0.2, path=TASK_RUN, retry_after=0.002)
+    fake.inject(
+        Fault.RATE_LIMIT, times=None, probability=0.2, path=paths.pattern("task_run"), retry_after=0.002
+    )
     slugs = [fake.add_task() for _ in range(300)]
     async with _client(
         fake, max_connections=8, retry=RetryPolicy(max_retries=20, rate_limit_base=0.001)

@@ -22,11 +22,11 @@ from coreclaw_async import (
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
 from ..conftest import CALLBACK_URL
+from .support import Paths
 
 pytestmark = pytest.mark.slow
 
 ITEMS = 10_000
-TASK_RUN = "/api/v1/task/run"
 # Per-request probability of each fault; rate limits are the common case in production.
 PROBABILITY = {
     Fault.RATE_LIMIT: 0.03,
@@ -56,20 +56,22 @@ UNKNOWN_WITHOUT_RUN = {
 
 
 @pytest.fixture
-async def chaos() -> AsyncIterator[FakeCoreClaw]:
-    async with FakeCoreClaw(seed=20260806, tasks=0) as fake:
+async def chaos(api_version: str, paths: Paths) -> AsyncIterator[FakeCoreClaw]:
+    # Only run starts are sent, so the v2 prefix of every Task path (/api/v2/worker-tasks/*)
+    # puts the faults on the starts alone, as the one v1 path does.
+    async with FakeCoreClaw(seed=20260806, tasks=0, api_versions=(api_version,)) as fake:
         for fault, probability in PROBABILITY.items():
             extra: dict[str, float] = {}
             if fault is Fault.SLOW:
                 extra["delay"] = 0.05
             if fault is Fault.RATE_LIMIT:
                 extra["retry_after"] = 0.005
-            fake.inject(fault, times=None, probability=probability, path=TASK_RUN, **extra)
+            fake.inject(fault, times=None, probability=probability, path=paths.pattern("task_run"), **extra)
         yield fake
 
 
 async def test_ten_thousand_starts_under_every_fault_create_no_duplicate_and_lose_no_run(
-    chaos: FakeCoreClaw,
+    chaos: FakeCoreClaw, api_version: str, paths: Paths
 ) -> None:
     fake = chaos
     # One task per item, so the ledger tells which item each run belongs to.
@@ -77,7 +79,12 @@ async def test_ten_thousand_starts_under_every_fault_create_no_duplicate_and_los
     policy = RetryPolicy(max_retries=10, backoff_base=0.001, backoff_max=0.01, rate_limit_base=0.002)
 
     async with AsyncCoreClaw(
-        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=policy, timeout=20
+        fake.api_key,
+        base_url=fake.url,
+        callback_url=CALLBACK_URL,
+        retry=policy,
+        timeout=20,
+        api_version=api_version,
     ) as client:
         began = time.perf_counter()
         outcomes = [outcome async for outcome in client.tasks.run_many(iter(slugs), concurrency=64)]
@@ -120,7 +127,7 @@ async def test_ten_thousand_starts_under_every_fault_create_no_duplicate_and_los
     assert len(refused) == applied[Fault.CONCURRENCY_LIMIT]  # rate limits were all retried through
 
     # The client's counters agree with what the server saw.
-    assert stats.requests == fake.requests_by_path[TASK_RUN] == ITEMS + sum(stats.retries.values())
+    assert stats.requests == paths.count(fake, "task_run") == ITEMS + sum(stats.retries.values())
     assert stats.rate_limited == applied[Fault.RATE_LIMIT] + applied[Fault.RATE_LIMIT_V2] > 0
     assert stats.retries == {"rate_limited": stats.rate_limited}
     assert stats.unknown_outcomes == len(unknown)

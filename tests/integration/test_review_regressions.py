@@ -29,6 +29,8 @@ from coreclaw_async._limits import CapacityGate
 from coreclaw_async.callbacks import CallbackReceiver
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
+from .support import Paths, client_for
+
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
 TASK = "01KSFDXRNYGKT3NNE11EMR4W5X"
 KEY = "scraper_api_REVIEWKEY0123456789"
@@ -69,11 +71,11 @@ def test_the_capacity_backoff_saturates_instead_of_overflowing_after_thousands_o
     assert RetryPolicy().delay(5000, ServerError("x"), random.Random(1)) <= RetryPolicy().backoff_max
 
 
-async def test_a_probe_is_never_leaked_after_a_long_run_of_refusals() -> None:
+async def test_a_probe_is_never_leaked_after_a_long_run_of_refusals(api_version: str) -> None:
     policy = RetryPolicy(wait_for_capacity=True, capacity_backoff_base=0.001, capacity_backoff_max=0.002)
     async with (
-        FakeCoreClaw(tasks=1, concurrency_limit=0) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=policy) as client,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1, concurrency_limit=0) as fake,
+        client_for(fake, retry=policy) as client,
     ):
         client._manager.retrier.capacity._refusals_in_row = 2000  # as after hours of a full plan
         with pytest.raises(ConcurrencyLimitError):
@@ -85,14 +87,16 @@ async def test_a_probe_is_never_leaked_after_a_long_run_of_refusals() -> None:
         assert started.run_slug == fake.runs[0].slug
 
 
-async def test_a_synchronous_start_does_not_hold_other_starts_back_while_it_runs() -> None:
+async def test_a_synchronous_start_does_not_hold_other_starts_back_while_it_runs(api_version: str) -> None:
     async with (
         FakeCoreClaw(
-            tasks=1, concurrency_limit=2, concurrency_counts_ready=True, run_schedule=(0.0, 0.5)
+            api_versions=(api_version,),
+            tasks=1,
+            concurrency_limit=2,
+            concurrency_counts_ready=True,
+            run_schedule=(0.0, 0.5),
         ) as fake,
-        AsyncCoreClaw(
-            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=FAST_CAPACITY
-        ) as client,
+        client_for(fake, retry=FAST_CAPACITY) as client,
     ):
         await client.tasks.run(fake.task_slugs[0])
         await client.tasks.run(fake.task_slugs[0])  # the plan is full until 0.5 s
@@ -111,14 +115,18 @@ async def test_a_synchronous_start_does_not_hold_other_starts_back_while_it_runs
             await sync
 
 
-async def test_starts_still_waiting_for_capacity_when_a_batch_is_cancelled_are_known_not_started() -> None:
+async def test_starts_still_waiting_for_capacity_when_a_batch_is_cancelled_are_known_not_started(
+    api_version: str,
+) -> None:
     async with (
         FakeCoreClaw(
-            tasks=1, concurrency_limit=5, concurrency_counts_ready=True, run_schedule=(0.0, 5.0)
+            api_versions=(api_version,),
+            tasks=1,
+            concurrency_limit=5,
+            concurrency_counts_ready=True,
+            run_schedule=(0.0, 5.0),
         ) as fake,
-        AsyncCoreClaw(
-            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=FAST_CAPACITY
-        ) as client,
+        client_for(fake, retry=FAST_CAPACITY) as client,
     ):
         known: list[Any] = []
         task = asyncio.ensure_future(
@@ -137,17 +145,15 @@ async def test_starts_still_waiting_for_capacity_when_a_batch_is_cancelled_are_k
     assert sum(o.started is False for o in known) >= 24
 
 
-async def test_capacity_waits_do_not_lengthen_the_rate_limit_cooldown() -> None:
+async def test_capacity_waits_do_not_lengthen_the_rate_limit_cooldown(api_version: str, paths: Paths) -> None:
     async with (
-        FakeCoreClaw(tasks=1, concurrency_limit=0) as fake,
-        AsyncCoreClaw(
-            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, retry=FAST_CAPACITY
-        ) as client,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1, concurrency_limit=0) as fake,
+        client_for(fake, retry=FAST_CAPACITY) as client,
     ):
         with pytest.raises(ConcurrencyLimitError):
             await client.tasks.run(fake.task_slugs[0], timeout=1.0)  # many refusals in a row
         fake.set_concurrency_limit(None)
-        fake.inject(Fault.RATE_LIMIT, path="/api/v1/task/run")
+        fake.inject(Fault.RATE_LIMIT, path=paths.pattern("task_run"))
         loop = asyncio.get_running_loop()
         limiter = client._manager.limiter
         began = loop.time()
@@ -162,22 +168,26 @@ async def test_capacity_waits_do_not_lengthen_the_rate_limit_cooldown() -> None:
 # -- outcome classification -----------------------------------------------------------------------
 
 
-async def test_a_callers_session_that_raises_for_status_still_gets_typed_answers() -> None:
+async def test_a_callers_session_that_raises_for_status_still_gets_typed_answers(
+    api_version: str, paths: Paths
+) -> None:
     async with (
-        FakeCoreClaw(tasks=1) as fake,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake,
         aiohttp.ClientSession(raise_for_status=True) as session,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, session=session) as client,
+        client_for(fake, session=session) as client,
     ):
         with pytest.raises(TaskNotFoundError):
             await client.tasks.run(TASK)
-        fake.inject(Fault.RATE_LIMIT, path="/api/v1/task/run", retry_after=0.01)
+        fake.inject(Fault.RATE_LIMIT, path=paths.pattern("task_run"), retry_after=0.01)
 
         started = await client.tasks.run(fake.task_slugs[0])
 
         assert started.run_slug == fake.runs[0].slug
 
 
-async def test_a_deadline_that_passes_while_connecting_is_not_sent_even_with_a_long_pool_timeout() -> None:
+async def test_a_deadline_that_passes_while_connecting_is_not_sent_even_with_a_long_pool_timeout(
+    api_version: str,
+) -> None:
     # A listener with a full backlog: connect() hangs, nothing is ever written.
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -193,7 +203,11 @@ async def test_a_deadline_that_passes_while_connecting_is_not_sent_even_with_a_l
             fillers.append(filler)
         await asyncio.sleep(0.2)
         async with AsyncCoreClaw(
-            KEY, base_url=f"http://127.0.0.1:{port}", callback_url=CALLBACK_URL, max_retries=0
+            KEY,
+            base_url=f"http://127.0.0.1:{port}",
+            callback_url=CALLBACK_URL,
+            max_retries=0,
+            api_version=api_version,
         ) as client:
             outcomes = await client.tasks.run_all([TASK], timeout=1.0)
     finally:
@@ -208,13 +222,13 @@ async def test_a_deadline_that_passes_while_connecting_is_not_sent_even_with_a_l
 
 
 @pytest.mark.parametrize("location", ["http://[::1", "https://elsewhere.example.com/api/v1/task/run"])
-async def test_a_redirect_is_a_rejection_that_is_never_followed(location: str) -> None:
+async def test_a_redirect_is_a_rejection_that_is_never_followed(location: str, api_version: str) -> None:
     async def redirect(request: web.Request) -> web.StreamResponse:
         return web.Response(status=302, headers={"Location": location})
 
     async with (
         answering(redirect) as (url, hits),
-        AsyncCoreClaw(KEY, base_url=url, callback_url=CALLBACK_URL) as client,
+        AsyncCoreClaw(KEY, base_url=url, callback_url=CALLBACK_URL, api_version=api_version) as client,
     ):
         outcomes = await client.tasks.run_all([TASK])
 
@@ -224,13 +238,15 @@ async def test_a_redirect_is_a_rejection_that_is_never_followed(location: str) -
 
 
 @pytest.mark.parametrize("status", [500, 503])
-async def test_an_unknown_code_under_a_server_error_leaves_a_run_start_unknown(status: int) -> None:
+async def test_an_unknown_code_under_a_server_error_leaves_a_run_start_unknown(
+    status: int, api_version: str
+) -> None:
     async def odd(request: web.Request) -> web.StreamResponse:
         return web.json_response({"code": 19999, "message": "odd", "data": None}, status=status)
 
     async with (
         answering(odd) as (url, hits),
-        AsyncCoreClaw(KEY, base_url=url, callback_url=CALLBACK_URL) as client,
+        AsyncCoreClaw(KEY, base_url=url, callback_url=CALLBACK_URL, api_version=api_version) as client,
     ):
         with pytest.raises(RunStartUnknownError) as caught:
             await client.tasks.run(TASK)
@@ -244,13 +260,13 @@ async def test_an_unknown_code_under_a_server_error_leaves_a_run_start_unknown(s
 # -- runs.wait -----------------------------------------------------------------------------------
 
 
-async def test_a_read_the_server_refuses_ends_runs_wait_at_once() -> None:
+async def test_a_read_the_server_refuses_ends_runs_wait_at_once(api_version: str, paths: Paths) -> None:
     async with (
-        FakeCoreClaw(tasks=1) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as client,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake,
+        client_for(fake) as client,
     ):
         started = await client.tasks.run(fake.task_slugs[0])
-        fake.inject(Fault.HTTP_405_HTML, path="/api/v1/run/detail")
+        fake.inject(Fault.HTTP_405_HTML, path=paths.pattern("run_get", run=started.run_slug))
         loop = asyncio.get_running_loop()
         began = loop.time()
 
@@ -260,10 +276,10 @@ async def test_a_read_the_server_refuses_ends_runs_wait_at_once() -> None:
         assert loop.time() - began < 1.0
 
 
-async def test_a_short_wait_with_a_receiver_still_reads_the_run() -> None:
+async def test_a_short_wait_with_a_receiver_still_reads_the_run(api_version: str) -> None:
     async with (
-        FakeCoreClaw(tasks=1, run_schedule=(0.0, 0.0)) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as client,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1, run_schedule=(0.0, 0.0)) as fake,
+        client_for(fake) as client,
         CallbackReceiver().serve() as receiver,
     ):
         started = await client.tasks.run(fake.task_slugs[0])
@@ -275,14 +291,14 @@ async def test_a_short_wait_with_a_receiver_still_reads_the_run() -> None:
 
 
 async def test_an_on_poll_callback_that_raises_ends_the_wait_with_its_own_exception(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, api_version: str
 ) -> None:
     def broken(_: object) -> None:
         raise KeyError("mine")
 
     async with (
-        FakeCoreClaw(tasks=1, run_schedule=(0.0, 5.0)) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL) as client,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1, run_schedule=(0.0, 5.0)) as fake,
+        client_for(fake) as client,
     ):
         started = await client.tasks.run(fake.task_slugs[0])
         with pytest.raises(KeyError):
@@ -338,12 +354,12 @@ def test_subscribe_refuses_a_lone_string_or_a_missing_callback() -> None:
         receiver.subscribe(["a", "b"], None)  # type: ignore[arg-type]
 
 
-async def test_a_rate_limit_answer_still_counts_in_the_stats() -> None:
+async def test_a_rate_limit_answer_still_counts_in_the_stats(api_version: str, paths: Paths) -> None:
     async with (
-        FakeCoreClaw(tasks=1) as fake,
-        AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, max_retries=0) as client,
+        FakeCoreClaw(api_versions=(api_version,), tasks=1) as fake,
+        client_for(fake, max_retries=0) as client,
     ):
-        fake.inject(Fault.RATE_LIMIT, path="/api/v1/task/run")
+        fake.inject(Fault.RATE_LIMIT, path=paths.pattern("task_run"))
         with pytest.raises(RateLimitError):
             await client.tasks.run(fake.task_slugs[0])
 

@@ -23,6 +23,7 @@ from coreclaw_async import (
 from coreclaw_async.testing import FakeCoreClaw, Fault, is_ulid
 
 from ..conftest import CALLBACK_URL
+from .support import Paths, client_for
 
 
 async def test_run_returns_the_run_slug_the_fake_recorded(client: AsyncCoreClaw, fake: FakeCoreClaw) -> None:
@@ -44,7 +45,7 @@ async def test_per_call_callback_url_overrides_the_client_default(
 
 
 async def test_unknown_task_raises_task_not_found_and_creates_nothing(
-    client: AsyncCoreClaw, fake: FakeCoreClaw
+    client: AsyncCoreClaw, fake: FakeCoreClaw, paths: Paths
 ) -> None:
     with pytest.raises(TaskNotFoundError) as info:
         await client.tasks.run("01KSFDXRNYGKT3NNE11EMR4W5X")
@@ -52,30 +53,34 @@ async def test_unknown_task_raises_task_not_found_and_creates_nothing(
     assert info.value.code == 60001
     assert info.value.http_status == 404
     assert info.value.outcome == "rejected"
-    assert (info.value.method, info.value.path) == ("POST", "/api/v1/task/run")
+    expected_path = paths.path("task_run", task="01KSFDXRNYGKT3NNE11EMR4W5X")
+    assert (info.value.method, info.value.path) == ("POST", expected_path)
     assert fake.runs == []
 
 
 async def test_task_of_another_user_raises_authentication_error(
-    client: AsyncCoreClaw, fake: FakeCoreClaw
+    client: AsyncCoreClaw, fake: FakeCoreClaw, api_version: str
 ) -> None:
     foreign = fake.add_task(foreign=True)
+    # v1 says "not yours" (4010); v2 has no such code and answers "task does not exist" (60001).
+    expected = {"v1": (AuthenticationError, 4010), "v2": (TaskNotFoundError, 60001)}[api_version]
 
-    with pytest.raises(AuthenticationError) as info:
+    with pytest.raises(expected[0]) as info:
         await client.tasks.run(foreign)
 
-    assert info.value.code == 4010
+    assert info.value.code == expected[1]
+    assert fake.runs == []
 
 
 async def test_wrong_api_key_raises_authentication_error_without_leaking_the_key(
-    fake: FakeCoreClaw,
+    fake: FakeCoreClaw, api_version: str
 ) -> None:
     bad_key = "scraper_api_this_key_is_wrong_123456"
-    async with AsyncCoreClaw(bad_key, base_url=fake.url, callback_url=CALLBACK_URL) as client:
+    async with client_for(fake, api_key=bad_key) as client:
         with pytest.raises(AuthenticationError) as info:
             await client.tasks.run(fake.task_slugs[0])
 
-    assert info.value.code == 20001
+    assert info.value.code == {"v1": 20001, "v2": 12002}[api_version]
     assert bad_key not in str(info.value) + repr(info.value) + (info.value.body or "")
     assert bad_key not in repr(client)
 
@@ -84,7 +89,7 @@ async def test_missing_api_key_fails_at_the_first_call_and_sends_nothing(
     fake: FakeCoreClaw, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CORECLAW_API_KEY", raising=False)
-    client = AsyncCoreClaw(base_url=fake.url, callback_url=CALLBACK_URL)  # no error here
+    client = client_for(fake, api_key=None)  # no error here
     async with client:
         with pytest.raises(AuthenticationError) as info:
             await client.tasks.run(fake.task_slugs[0])
@@ -117,12 +122,19 @@ async def test_bad_input_is_rejected_before_sending(
     assert fake.runs == []
 
 
-async def test_missing_callback_url_is_rejected_before_sending(fake: FakeCoreClaw) -> None:
-    async with AsyncCoreClaw(fake.api_key, base_url=fake.url) as client:
-        with pytest.raises(InvalidParameterError, match="callback_url"):
-            await client.tasks.run(fake.task_slugs[0])
+async def test_missing_callback_url_is_rejected_before_sending_on_v1_and_not_needed_on_v2(
+    fake: FakeCoreClaw, api_version: str
+) -> None:
+    async with client_for(fake, callback_url=None) as client:
+        if api_version == "v1":  # POST /api/v1/task/run refuses a start without one
+            with pytest.raises(InvalidParameterError, match="callback_url"):
+                await client.tasks.run(fake.task_slugs[0])
+            assert fake.requests == 0
+            return
+        run = await client.tasks.run(fake.task_slugs[0])
 
-    assert fake.requests == 0
+    assert [(r.slug, r.callback_url) for r in fake.runs] == [(run.run_slug, None)]
+    assert fake.requests == 1
 
 
 async def test_rate_limited_start_is_retried_after_retry_after_and_starts_once(
@@ -141,9 +153,7 @@ async def test_rate_limit_beyond_max_retries_raises_rate_limit_error(
     fake: FakeCoreClaw,
 ) -> None:
     fake.inject(Fault.RATE_LIMIT, times=None, retry_after=0.01)
-    async with AsyncCoreClaw(
-        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, max_retries=1
-    ) as client:
+    async with client_for(fake, max_retries=1) as client:
         with pytest.raises(RateLimitError) as info:
             await client.tasks.run(fake.task_slugs[0])
 
@@ -215,9 +225,7 @@ async def test_connection_refused_is_not_sent_and_retried(unused_tcp_port: int) 
 
 
 async def test_thousand_concurrent_runs_share_at_most_max_connections(fake: FakeCoreClaw) -> None:
-    async with AsyncCoreClaw(
-        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, max_connections=20
-    ) as client:
+    async with client_for(fake, max_connections=20) as client:
         runs = await asyncio.gather(*(client.tasks.run(fake.task_slugs[i % 3]) for i in range(1000)))
 
     assert len({r.run_slug for r in runs}) == 1000
@@ -229,7 +237,7 @@ async def test_thousand_concurrent_runs_share_at_most_max_connections(fake: Fake
 async def test_closing_leaves_no_unclosed_session_or_pending_task(fake: FakeCoreClaw) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        client = AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL)
+        client = client_for(fake)
         await asyncio.gather(*(client.tasks.run(fake.task_slugs[0]) for _ in range(50)))
         await client.aclose()
         await client.aclose()  # idempotent
@@ -245,7 +253,7 @@ async def test_closing_leaves_no_unclosed_session_or_pending_task(fake: FakeCore
 
 
 async def test_a_closed_client_refuses_calls(fake: FakeCoreClaw) -> None:
-    client = AsyncCoreClaw(fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL)
+    client = client_for(fake)
     await client.aclose()
 
     with pytest.raises(CoreClawError, match="closed"):
@@ -253,25 +261,21 @@ async def test_a_closed_client_refuses_calls(fake: FakeCoreClaw) -> None:
     assert client.closed
 
 
-async def test_user_supplied_session_is_used_and_stays_open(fake: FakeCoreClaw) -> None:
+async def test_user_supplied_session_is_used_and_stays_open(fake: FakeCoreClaw, paths: Paths) -> None:
     async with aiohttp.ClientSession() as session:
-        async with AsyncCoreClaw(
-            fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, session=session
-        ) as client:
+        async with client_for(fake, session=session) as client:
             run = await client.tasks.run(fake.task_slugs[0])
 
         assert not session.closed
         assert fake.runs[0].slug == run.run_slug
         # The session still works for the caller's own requests.
-        async with session.get(f"{fake.url}/api/proxy/region") as resp:
+        async with session.get(fake.url + paths.path("proxy_regions")) as resp:
             assert resp.status == 200
 
 
 async def test_cancelled_run_releases_its_slot_and_reraises(fake: FakeCoreClaw) -> None:
     fake.inject(Fault.SLOW, times=1, delay=5.0)
-    async with AsyncCoreClaw(
-        fake.api_key, base_url=fake.url, callback_url=CALLBACK_URL, max_connections=1
-    ) as client:
+    async with client_for(fake, max_connections=1) as client:
         task = asyncio.ensure_future(client.tasks.run(fake.task_slugs[0]))
         await asyncio.sleep(0.1)
         task.cancel()

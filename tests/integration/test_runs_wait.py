@@ -10,30 +10,30 @@ import pytest
 from coreclaw_async import APITimeoutError, RunStatus, WaitTimeoutError
 from coreclaw_async.testing import Fault
 
-from .v1_support import serving, start_run
+from .support import Paths, serving, start_run
 
 
-async def test_wait_returns_the_final_run() -> None:
-    async with serving(run_schedule=(0.05, 0.1), rows_per_run=7) as (_, client):
+async def test_wait_returns_the_final_run(api_version: str) -> None:
+    async with serving(api_version, run_schedule=(0.05, 0.1), rows_per_run=7) as (_, client):
         run = await client.runs.wait(await start_run(client), poll_interval=0.02)
 
     assert run.status is RunStatus.SUCCEEDED
     assert run.results == 7
 
 
-async def test_wait_on_a_final_run_returns_after_one_check() -> None:
-    async with serving(run_schedule=(0.0, 0.0)) as (fake, client):
+async def test_wait_on_a_final_run_returns_after_one_check(api_version: str, paths: Paths) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0)) as (fake, client):
         slug = await start_run(client)
         fake.reset_counters()
 
         run = await client.runs.wait(slug)
 
         assert run.is_final
-        assert fake.requests_by_path == {"/api/v1/run/detail": 1}
+        assert paths.counts(fake) == {"run_get": 1}
 
 
-async def test_wait_raises_at_its_own_deadline_with_the_last_run() -> None:
-    async with serving(run_schedule=(0.0, 30.0)) as (_, client):
+async def test_wait_raises_at_its_own_deadline_with_the_last_run(api_version: str) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0)) as (_, client):
         slug = await start_run(client)
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -47,10 +47,10 @@ async def test_wait_raises_at_its_own_deadline_with_the_last_run() -> None:
     assert caught.value.last_run.status is RunStatus.RUNNING
 
 
-async def test_a_slow_status_call_does_not_stretch_the_wait_deadline() -> None:
-    async with serving(run_schedule=(0.0, 30.0)) as (fake, client):
+async def test_a_slow_status_call_does_not_stretch_the_wait_deadline(api_version: str, paths: Paths) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0)) as (fake, client):
         slug = await start_run(client)
-        fake.inject(Fault.SLOW, path="/api/v1/run/detail", delay=5.0)
+        fake.inject(Fault.SLOW, path=paths.pattern("run_get", run=slug), delay=5.0)
         loop = asyncio.get_running_loop()
         started = loop.time()
 
@@ -62,8 +62,8 @@ async def test_a_slow_status_call_does_not_stretch_the_wait_deadline() -> None:
     assert isinstance(caught.value.__cause__, APITimeoutError)
 
 
-async def test_a_run_stuck_aborting_is_returned_after_the_grace() -> None:
-    async with serving(run_schedule=(0.0, 30.0), abort_linger=None) as (_, client):
+async def test_a_run_stuck_aborting_is_returned_after_the_grace(api_version: str) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0), abort_linger=None) as (_, client):
         slug = await start_run(client)
         await client.runs.abort(slug)
         loop = asyncio.get_running_loop()
@@ -76,8 +76,8 @@ async def test_a_run_stuck_aborting_is_returned_after_the_grace() -> None:
     assert 0.3 <= loop.time() - started < 1.5
 
 
-async def test_zero_grace_returns_an_aborting_run_at_once() -> None:
-    async with serving(run_schedule=(0.0, 30.0), abort_linger=None) as (fake, client):
+async def test_zero_grace_returns_an_aborting_run_at_once(api_version: str, paths: Paths) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0), abort_linger=None) as (fake, client):
         slug = await start_run(client)
         await client.runs.abort(slug)
         fake.reset_counters()
@@ -85,11 +85,11 @@ async def test_zero_grace_returns_an_aborting_run_at_once() -> None:
         run = await client.runs.wait(slug, abort_grace=0)
 
         assert run.status is RunStatus.ABORTING
-        assert fake.requests_by_path == {"/api/v1/run/detail": 1}
+        assert paths.counts(fake) == {"run_get": 1}
 
 
-async def test_an_aborted_run_that_settles_within_the_grace_is_returned_final() -> None:
-    async with serving(run_schedule=(0.0, 30.0), abort_linger=0.1) as (_, client):
+async def test_an_aborted_run_that_settles_within_the_grace_is_returned_final(api_version: str) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0), abort_linger=0.1) as (_, client):
         slug = await start_run(client)
         await client.runs.abort(slug)
 
@@ -98,8 +98,8 @@ async def test_an_aborted_run_that_settles_within_the_grace_is_returned_final() 
     assert run.status is RunStatus.FAILED
 
 
-async def test_polls_never_wait_longer_than_the_poll_interval() -> None:
-    async with serving(run_schedule=(0.0, 30.0)) as (_, client):
+async def test_polls_never_wait_longer_than_the_poll_interval(api_version: str) -> None:
+    async with serving(api_version, run_schedule=(0.0, 30.0)) as (_, client):
         slug = await start_run(client)
         loop = asyncio.get_running_loop()
         times: list[float] = []

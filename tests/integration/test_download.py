@@ -24,7 +24,7 @@ from coreclaw_async import (
     NotFoundError,
 )
 
-from .v1_support import serving, start_run
+from .support import serving, start_run
 
 KEY = "scraper_api_download_test_key_0123"
 ROW_KEYS = ["title", "url", "rating", "reviews", "address", "category"]
@@ -38,8 +38,8 @@ async def _rows(client: AsyncCoreClaw, slug: str) -> list[dict[str, Any]]:
     return [{key: row[key] for key in ROW_KEYS} async for row in client.runs.results(slug, page_size=100)]
 
 
-async def test_json_export_downloads_every_row_to_a_path(tmp_path: Path) -> None:
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=1500) as (_, client):
+async def test_json_export_downloads_every_row_to_a_path(api_version: str, tmp_path: Path) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=1500) as (_, client):
         slug = await start_run(client)
         dest = tmp_path / "results.json"
 
@@ -51,8 +51,8 @@ async def test_json_export_downloads_every_row_to_a_path(tmp_path: Path) -> None
     assert _listing(tmp_path) == ["results.json"]
 
 
-async def test_csv_export_with_filter_keys_keeps_only_those_columns(tmp_path: Path) -> None:
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=30) as (_, client):
+async def test_csv_export_with_filter_keys_keeps_only_those_columns(api_version: str, tmp_path: Path) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=30) as (_, client):
         slug = await start_run(client)
         link = await client.runs.export(slug, format="csv", filter_keys=["title", "rating"])
         dest = tmp_path / "results.csv"
@@ -67,7 +67,7 @@ async def test_csv_export_with_filter_keys_keeps_only_those_columns(tmp_path: Pa
     assert any("Café" in row[0] for row in table[1:])
 
 
-async def test_download_to_a_binary_file_object_and_to_an_async_writer() -> None:
+async def test_download_to_a_binary_file_object_and_to_an_async_writer(api_version: str) -> None:
     class AsyncSink:
         def __init__(self) -> None:
             self.chunks: list[bytes] = []
@@ -75,7 +75,7 @@ async def test_download_to_a_binary_file_object_and_to_an_async_writer() -> None
         async def write(self, data: bytes) -> None:
             self.chunks.append(data)
 
-    async with serving(run_schedule=(0.0, 0.0), rows_per_run=40) as (_, client):
+    async with serving(api_version, run_schedule=(0.0, 0.0), rows_per_run=40) as (_, client):
         slug = await start_run(client)
         buffer = io.BytesIO()
         sink = AsyncSink()
@@ -87,8 +87,8 @@ async def test_download_to_a_binary_file_object_and_to_an_async_writer() -> None
     assert b"".join(sink.chunks) == buffer.getvalue()
 
 
-async def test_a_tampered_link_is_refused_and_leaves_no_file(tmp_path: Path) -> None:
-    async with serving(run_schedule=(0.0, 0.0)) as (_, client):
+async def test_a_tampered_link_is_refused_and_leaves_no_file(api_version: str, tmp_path: Path) -> None:
+    async with serving(api_version, run_schedule=(0.0, 0.0)) as (_, client):
         link = await client.runs.export(await start_run(client))
         signature = link.download_url.rsplit("q-signature=", 1)[1]
         forged = ExportLink(download_url=link.download_url.replace(signature, "0" * len(signature)))
@@ -182,8 +182,10 @@ class RedirectingApi:
         self.server = TestServer(app, host="127.0.0.1")
 
 
-async def test_the_api_key_is_never_sent_to_a_foreign_file_host(file_host: FileHost) -> None:
-    async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
+async def test_the_api_key_is_never_sent_to_a_foreign_file_host(
+    file_host: FileHost, api_version: str
+) -> None:
+    async with AsyncCoreClaw(KEY, base_url="http://api.invalid", api_version=api_version) as client:
         size = await client.runs.download(ExportLink(download_url=file_host.url("/file.csv")), io.BytesIO())
 
     assert size == 10
@@ -194,23 +196,25 @@ async def test_the_api_key_is_never_sent_to_a_foreign_file_host(file_host: FileH
 
 
 async def test_a_redirect_from_the_api_host_to_a_file_host_drops_the_key_on_the_way(
-    file_host: FileHost,
+    file_host: FileHost, api_version: str
 ) -> None:
     api = RedirectingApi(file_host.url("/file.csv"))
     async with api.server:
         base = str(api.server.make_url("")).rstrip("/")
-        async with AsyncCoreClaw(KEY, base_url=base) as client:
+        async with AsyncCoreClaw(KEY, base_url=base, api_version=api_version) as client:
             buffer = io.BytesIO()
             await client.runs.download(ExportLink(download_url=base + "/export"), buffer)
 
     assert buffer.getvalue() == b"a,b\r\n1,2\r\n"
-    assert api.headers[0].get("api-key") == KEY  # the API's own origin may see it
-    assert "api-key" not in {name.lower() for name in file_host.headers[0]}
+    # The API's own origin may see the key, in the header of the client's version.
+    name, value = ("api-key", KEY) if api_version == "v1" else ("Authorization", f"Bearer {KEY}")
+    assert api.headers[0].get(name) == value
+    assert not {"api-key", "authorization"} & {name.lower() for name in file_host.headers[0]}
 
 
-async def test_a_failure_before_the_first_byte_is_retried(file_host: FileHost) -> None:
+async def test_a_failure_before_the_first_byte_is_retried(file_host: FileHost, api_version: str) -> None:
     file_host.failures_left = 1
-    async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
+    async with AsyncCoreClaw(KEY, base_url="http://api.invalid", api_version=api_version) as client:
         buffer = io.BytesIO()
         await client.runs.download(ExportLink(download_url=file_host.url("/flaky.csv")), buffer)
 
@@ -219,9 +223,9 @@ async def test_a_failure_before_the_first_byte_is_retried(file_host: FileHost) -
 
 
 async def test_a_truncated_transfer_fails_and_leaves_no_partial_file(
-    file_host: FileHost, tmp_path: Path
+    file_host: FileHost, tmp_path: Path, api_version: str
 ) -> None:
-    async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
+    async with AsyncCoreClaw(KEY, base_url="http://api.invalid", api_version=api_version) as client:
         with pytest.raises(APIConnectionError):
             await client.runs.download(
                 ExportLink(download_url=file_host.url("/truncated.csv")), tmp_path / "t.csv"
@@ -230,8 +234,10 @@ async def test_a_truncated_transfer_fails_and_leaves_no_partial_file(
     assert _listing(tmp_path) == []
 
 
-async def test_cancelling_a_download_removes_the_partial_file(file_host: FileHost, tmp_path: Path) -> None:
-    async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
+async def test_cancelling_a_download_removes_the_partial_file(
+    file_host: FileHost, tmp_path: Path, api_version: str
+) -> None:
+    async with AsyncCoreClaw(KEY, base_url="http://api.invalid", api_version=api_version) as client:
         task = asyncio.create_task(
             client.runs.download(ExportLink(download_url=file_host.url("/slow.csv")), tmp_path / "s.csv")
         )
@@ -245,8 +251,8 @@ async def test_cancelling_a_download_removes_the_partial_file(file_host: FileHos
     assert _listing(tmp_path) == []
 
 
-async def test_a_download_past_its_deadline_times_out(file_host: FileHost) -> None:
-    async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
+async def test_a_download_past_its_deadline_times_out(file_host: FileHost, api_version: str) -> None:
+    async with AsyncCoreClaw(KEY, base_url="http://api.invalid", api_version=api_version) as client:
         with pytest.raises(APITimeoutError):
             await client.runs.download(
                 ExportLink(download_url=file_host.url("/slow.csv")), io.BytesIO(), download_timeout=0.3
@@ -254,20 +260,20 @@ async def test_a_download_past_its_deadline_times_out(file_host: FileHost) -> No
 
 
 async def test_without_client_middlewares_a_keyless_session_on_the_same_pool_is_used(
-    file_host: FileHost, monkeypatch: pytest.MonkeyPatch
+    file_host: FileHost, monkeypatch: pytest.MonkeyPatch, api_version: str
 ) -> None:
     # aiohttp < 3.12 has no per-request middlewares; the fallback must not leak the key either.
     monkeypatch.setattr("coreclaw_async._download._HAS_MIDDLEWARES", False)
-    async with AsyncCoreClaw(KEY, base_url="http://api.invalid") as client:
+    async with AsyncCoreClaw(KEY, base_url="http://api.invalid", api_version=api_version) as client:
         buffer = io.BytesIO()
         await client.runs.download(ExportLink(download_url=file_host.url("/file.csv")), buffer)
 
     assert buffer.getvalue() == b"a,b\r\n1,2\r\n"
-    assert "api-key" not in {name.lower() for name in file_host.headers[0]}
+    assert not {"api-key", "authorization"} & {name.lower() for name in file_host.headers[0]}
 
 
-async def test_connection_errors_do_not_repeat_the_signed_query(tmp_path: Path) -> None:
-    async with serving() as (_, client):
+async def test_connection_errors_do_not_repeat_the_signed_query(api_version: str, tmp_path: Path) -> None:
+    async with serving(api_version) as (_, client):
         link = ExportLink(download_url="http://127.0.0.1:9/file.csv?q-signature=SECRETSIGNATURE&q-ak=AK")
 
         with pytest.raises(APIConnectionError) as caught:
