@@ -121,6 +121,10 @@ DEFAULT_ABORT_GRACE = 30.0
 
 # -- fan-out ----------------------------------------------------------------------------
 
+# Most asyncio tasks one fan-out (run_many) or one wait (wait_many) may run: each is a task of
+# its own, and far below this the event loop, not the server, is what limits throughput.
+MAX_CONCURRENCY = 10_000
+
 # How many slugs a log line or error message names before it says "..." (a stopped batch's
 # in-flight starts, the runs a wait gave up on).
 LOGGED_SLUGS = 10
@@ -173,6 +177,10 @@ MAX_NOTICES_PER_LAUNCH = 16
 
 # Tasks running the receiver's handlers; a run's notices always go to the same one, in order.
 DEFAULT_CALLBACK_HANDLER_TASKS = 8
+
+# At most this many handler tasks (each has its own queue): beyond it a receiver spends more
+# on idle tasks than on notices.
+MAX_CALLBACK_HANDLER_TASKS = 1024
 
 # A launch that never saw a final notice is forgotten this long after it was minted: longer
 # than a run can sit queued plus the default 1800 s container limit, with a wide margin.

@@ -52,12 +52,19 @@ def new_session(*, max_connections: int, headers: dict[str, str]) -> aiohttp.Cli
     connector = aiohttp.TCPConnector(
         limit=max_connections, limit_per_host=0, keepalive_timeout=KEEPALIVE_TIMEOUT
     )
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         connector=connector,
         headers=headers,
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
     )
+    # aiohttp sends a GET, PUT or DELETE a second time, silently, when a reused keep-alive
+    # connection drops: outside our retry loop, uncounted, and for a DELETE wrong (the second
+    # one answers "not found"). Every attempt must be ours to decide and count; aiohttp has no
+    # public switch, so the flag is set where it exists.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 def check_usable(

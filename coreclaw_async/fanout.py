@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeAlias
 import attrs
 
 from ._background import BackgroundIterator
-from ._constants import LOGGED_SLUGS, LOGGER_NAME
+from ._constants import LOGGED_SLUGS, LOGGER_NAME, MAX_CONCURRENCY
 from ._validation import require_int
 from .errors import CoreClawError, InvalidParameterError, RunStartUnknownError
 from .models.runs import StartedRun
@@ -404,7 +404,7 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
     _how_to_use = "use `async with client.tasks.run_many(...)` or call aclose()"
 
     def __init__(self, launcher: Launcher, requests: TaskRunRequests, *, concurrency: int) -> None:
-        require_int("concurrency", concurrency, minimum=1)
+        require_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         if isinstance(requests, (str, bytes)):
             raise InvalidParameterError(
                 "requests", "must be an iterable of task slugs or TaskRunRequests, not a single string"

@@ -24,6 +24,7 @@ from .._constants import (
     DEFAULT_MAX_LAUNCHES,
     DEFAULT_RECEIVER_CLOSE_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
+    MAX_CALLBACK_HANDLER_TASKS,
 )
 from .._validation import require_callback_url, require_int, require_number, require_slug, require_text
 from ..errors import InvalidParameterError, ReceiverAddressError, ReceiverClosedError
@@ -98,7 +99,9 @@ class CallbackReceiver:
         # Whether public_url is the address start() bound (then a later start keeps its port).
         self._public_url_is_bound = False
         max_body = require_int("max_body_size", max_body_size, minimum=1)
-        task_count = require_int("handler_tasks", handler_tasks, minimum=1)
+        task_count = require_int(
+            "handler_tasks", handler_tasks, minimum=1, maximum=MAX_CALLBACK_HANDLER_TASKS
+        )
         ttl = require_number("launch_ttl", launch_ttl, minimum=0, exclusive=True)
         retention = require_number("finished_retention", finished_retention, minimum=0)
         most = require_int("max_launches", max_launches, minimum=1)

@@ -14,6 +14,7 @@ from .._constants import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_WAIT_MANY_POLLERS,
     DEFAULT_WAIT_TIMEOUT,
+    MAX_CONCURRENCY,
 )
 from .._polling import FinishedRuns, PollEngine
 from .._validation import (
@@ -142,7 +143,7 @@ class RunWaits(Resource):
             timeout=timeout,
             poll_interval=poll_interval,
             abort_grace=abort_grace,
-            pollers=require_int("concurrency", concurrency, minimum=1),
+            pollers=require_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY),
             call_timeout=call_timeout,
             max_retries=max_retries,
             on_poll=None,

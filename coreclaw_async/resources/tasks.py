@@ -9,7 +9,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._constants import DEFAULT_MAX_PAGES, LOGGER_NAME, V2_MAX_PAGE_SIZE
+from .._constants import DEFAULT_MAX_PAGES, LOGGER_NAME, MAX_CONCURRENCY, V2_MAX_PAGE_SIZE
 from .._pagination import KeyedIterator, check_page_args
 from .._validation import (
     require_bool,
@@ -184,7 +184,9 @@ class AsyncTasks(Resource):
         return TaskRunBatch(
             launcher,
             requests,
-            concurrency=self._manager.max_connections if concurrency is None else concurrency,
+            concurrency=min(self._manager.max_connections, MAX_CONCURRENCY)
+            if concurrency is None
+            else concurrency,
         )
 
     async def run_all(

@@ -16,8 +16,6 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-import pytest
-
 from coreclaw_async import AsyncCoreClaw
 from coreclaw_async.testing import FakeCoreClaw
 
@@ -188,19 +186,3 @@ async def start_run(client: AsyncCoreClaw) -> str:
     """Start a Google Maps Worker run and return its slug."""
     started = await client.workers.run(WORKER, input=MAPS_INPUT)
     return started.run_slug
-
-
-# Known client bugs on v2, named for the tests that show them (see v2_client_bug).
-HIDDEN_RETRY = (
-    "client bug: aiohttp silently re-sends an idempotent request (GET, PUT, DELETE: every v2 "
-    "read) once when a kept-alive connection drops, outside the client's retry loop, so the "
-    "server sees requests client.stats never counts (and a lost DELETE answer comes back as "
-    "'not found')"
-)
-
-
-def v2_client_bug(reason: str) -> pytest.MarkDecorator:
-    """Run on both versions, the v2 one expected to fail (strictly) because of the client bug
-    ``reason`` describes: the failure stays visible, and a fix makes the test say so."""
-    v2 = pytest.param("v2", marks=pytest.mark.xfail(strict=True, reason=reason))
-    return pytest.mark.parametrize("api_version", ["v1", v2], indirect=True)

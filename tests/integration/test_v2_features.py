@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from coreclaw_async import (
+    APIConnectionError,
     AsyncCoreClaw,
     InsufficientBalanceError,
     InvalidParameterError,
@@ -19,7 +20,7 @@ from coreclaw_async import (
     UnsupportedOperationError,
     WorkerNotFoundError,
 )
-from coreclaw_async.testing import FakeCoreClaw
+from coreclaw_async.testing import FakeCoreClaw, Fault
 
 WORKER = "coreclaw/google-maps-scraper"
 UTC = timezone.utc
@@ -281,3 +282,20 @@ async def test_the_same_range_gives_the_same_runs_on_v1() -> None:
             await v1.runs.list_page(
                 since=datetime(2026, 2, 1, tzinfo=UTC), until=datetime(2026, 2, 2, tzinfo=UTC)
             )
+
+
+async def test_a_delete_whose_answer_is_lost_is_sent_once_and_reported_unknown(
+    client: AsyncCoreClaw, fake: FakeCoreClaw
+) -> None:
+    # aiohttp would silently send a DELETE again on a dropped kept-alive connection; the second
+    # one would answer "not found" for a Task the first one deleted.
+    task = await client.tasks.create(WORKER, title="t", input={"searchTerms": ["x"]})
+    fake.inject(Fault.DROP_AFTER_CREATE, path=f"/api/v2/worker-tasks/{task.task_slug}")
+    fake.reset_counters()
+
+    with pytest.raises(APIConnectionError) as caught:
+        await client.tasks.delete(task.task_slug)
+
+    assert caught.value.outcome == "unknown"
+    assert fake.requests_by_path == {f"/api/v2/worker-tasks/{task.task_slug}": 1}
+    assert client.stats.retries == {}
