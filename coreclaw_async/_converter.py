@@ -138,6 +138,8 @@ def _timestamp_hooks(unit: str, to_int: Hook, strict: bool) -> tuple[Hook, Calla
     def structure(value: Any, _: Any) -> datetime | None:
         if value is None and not strict:
             return None
+        if not strict and isinstance(value, str) and not value.strip().lstrip("-").isdigit():
+            return _text_timestamp(value)
         number = to_int(value, int)
         if number == 0:
             return None
@@ -155,6 +157,24 @@ def _timestamp_hooks(unit: str, to_int: Hook, strict: bool) -> tuple[Hook, Calla
     return structure, unstructure
 
 
+# Date-times sent as text without an offset are CoreClaw's clock: UTC+8.
+_PLATFORM_TZ = timezone(timedelta(hours=8))
+
+
+def _text_timestamp(value: str) -> datetime | None:
+    """A date-time sent as text (ISO 8601, or ``YYYY-MM-DD HH:MM:SS``), as an aware UTC datetime."""
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a timestamp or date-time: {value!r:.40}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_PLATFORM_TZ)
+    return moment.astimezone(timezone.utc)
+
+
 def _rows_hook(value: Any, _: Any) -> tuple[dict[str, Any], ...]:
     # Rows are dynamic JSON objects; they are kept as they came, without a copy per key.
     if not isinstance(value, (list, tuple)):
@@ -165,6 +185,28 @@ def _rows_hook(value: Any, _: Any) -> tuple[dict[str, Any], ...]:
     return tuple(value)
 
 
+def _null_means_default(base: Hook, cls: type) -> Hook:
+    """``base`` reading a JSON ``null`` as the field's default wherever the field has one.
+
+    Servers written in languages whose empty strings and slices marshal as ``null`` send
+    ``"err_msg": null`` or ``"list": null``; that says "nothing", which is what the default
+    says. A field without a default still fails on ``null``.
+    """
+    with_default = frozenset(
+        field.metadata.get(WIRE, field.name)
+        for field in attrs.fields(cls)
+        if field.init and field.default is not attrs.NOTHING
+    )
+
+    def structure(obj: Any, target: Any) -> Any:
+        # The common case (no null anywhere) costs one C-level scan of the values.
+        if type(obj) is dict and None in obj.values():
+            obj = {key: value for key, value in obj.items() if value is not None or key not in with_default}
+        return base(obj, target)
+
+    return structure
+
+
 def _identifier_hook(value: Any, _: Any) -> str:
     # Ids such as queue references arrive as strings or as JSON numbers (exact Python ints).
     if isinstance(value, str):
@@ -172,6 +214,18 @@ def _identifier_hook(value: Any, _: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     raise ValueError(f"expected an id (string or integer), got {_kind(value)} {value!r:.40}")
+
+
+def _flag_hook(to_int: Hook, strict: bool) -> Hook:
+    """A 0/1 flag: the lenient converter also takes ``true``/``false`` (other ints stay bare)."""
+
+    def structure(value: Any, _: Any) -> int:
+        if not strict and isinstance(value, bool):
+            return int(value)
+        number: int = to_int(value, int)
+        return number
+
+    return structure
 
 
 def _raw_hook(value: Any, _: Any) -> Any:
@@ -212,6 +266,8 @@ def _model_hooks(conv: Converter, strict: bool, scalars: dict[type, Hook]) -> tu
             return _identifier_hook, None
         if codec == "raw":
             return _raw_hook, _raw_hook_out
+        if codec == "flag":
+            return _flag_hook(to_int, strict), None
         if ENUM in meta:
             return _enum_code_hook(meta[ENUM], to_int, strict), None
         return None, None
@@ -240,6 +296,8 @@ def _model_hooks(conv: Converter, strict: bool, scalars: dict[type, Hook]) -> tu
         base: Hook = make_dict_structure_fn(
             cls, conv, _cattrs_forbid_extra_keys=strict and extra_field is None, **overrides
         )
+        if not strict:
+            base = _null_means_default(base, cls)
         if extra_field is None:
             return base
         name = extra_field

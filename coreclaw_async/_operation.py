@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import attrs
 
-from .errors import NotFoundError
+from .errors import InvalidParameterError, NotFoundError
 
 __all__ = ["Kind", "Operation"]
 
@@ -52,6 +52,14 @@ def _quoted(value: str) -> str:
     return quote(value, safe="")
 
 
+def _path_segment(field: str, value: str) -> str:
+    """``value`` quoted as one path segment; ``.`` and ``..`` would be removed by URL
+    normalisation and send the call to another route, so they are refused (nothing sent)."""
+    if value in (".", ".."):
+        raise InvalidParameterError(field, f"{value!r} cannot be an id in a URL path")
+    return _quoted(value)
+
+
 @attrs.frozen
 class Operation(Generic[RespT]):
     """One API endpoint.
@@ -77,6 +85,8 @@ class Operation(Generic[RespT]):
         not_found: the error a bare "not found" answer means for this operation (a missing
             run is a ``RunNotFoundError`` whichever code the version uses).
         keeps_request_id: the answer's ``request_id`` is copied into the result model.
+        reconcile_with: where a caller looks when a start of this operation has an unknown
+            outcome (``"runs.list"``; ``"queue.list"`` for the run queue).
     """
 
     name: str
@@ -93,6 +103,7 @@ class Operation(Generic[RespT]):
     encode: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     not_found: type[NotFoundError] | None = None
     keeps_request_id: bool = False
+    reconcile_with: str = "runs.list"
     placeholders: tuple[str, ...] = attrs.field(init=False)
 
     _around: tuple[str, str] = attrs.field(init=False, repr=False, eq=False)
@@ -130,11 +141,12 @@ class Operation(Generic[RespT]):
         if len(placeholders) == 1:
             # The common case (one id in the path), without str.format.
             head, tail = self._around
-            path = head + _quoted(self.path_id(str(remaining.pop(placeholders[0])))) + tail
+            name = placeholders[0]
+            path = head + _path_segment(name, self.path_id(str(remaining.pop(name)))) + tail
         elif placeholders:
             values = {}
             for name in placeholders:
-                values[name] = _quoted(self.path_id(str(remaining.pop(name))))
+                values[name] = _path_segment(name, self.path_id(str(remaining.pop(name))))
             path = path.format(**values)
         if self.wire_names:
             remaining = {self.wire_names.get(key, key): value for key, value in remaining.items()}

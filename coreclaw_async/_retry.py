@@ -178,6 +178,7 @@ class Retrier:
         gated: bool = True,
         hold_probe: bool = True,
         may_retry: Callable[[CoreClawError], bool] | None = None,
+        reconcile_with: str = "runs.list",
     ) -> T:
         """Make attempts until one succeeds, a failure may not be retried, or the deadline passes.
 
@@ -187,7 +188,8 @@ class Retrier:
         while it is answered (a synchronous run is answered only when it ends). ``may_retry``
         can veto a retry the policy allows (a download that already wrote bytes). A run start
         whose outcome stays unknown raises ``RunStartUnknownError`` (from
-        ``RunStartUnknownError.build``, like every such error).
+        ``RunStartUnknownError.build``, like every such error), naming ``reconcile_with`` as
+        the place to check.
         """
         policy = self.policy
         counters = self.counters
@@ -260,7 +262,7 @@ class Retrier:
                 # The deadline ran out while waiting for capacity: that is the answer to give.
                 last_refusal.attempts = attempt_no
                 raise last_refusal from None
-            final = self._final_error(kind, method, path, request, error)
+            final = self._final_error(kind, method, path, request, error, reconcile_with)
             raise final from final.__cause__
 
     def _capacity_timeout(
@@ -279,7 +281,13 @@ class Retrier:
         )
 
     def _final_error(
-        self, kind: Kind, method: str, path: str, request: Any, error: CoreClawError
+        self,
+        kind: Kind,
+        method: str,
+        path: str,
+        request: Any,
+        error: CoreClawError,
+        reconcile_with: str,
     ) -> CoreClawError:
         if kind is not Kind.RUN_START or error.outcome != "unknown":
             return error
@@ -298,6 +306,7 @@ class Retrier:
             request=request,
             attempts=error.attempts,
             cause=error,
+            reconcile_with=reconcile_with,
         )
 
     def _note_retry(

@@ -258,6 +258,7 @@ class SessionManager:
             request=request,
             # A start the server holds open (a synchronous run) must not hold back the others.
             hold_probe=op.min_timeout is None,
+            reconcile_with=op.reconcile_with,
         )
 
     async def _attempt(

@@ -71,15 +71,54 @@ def _run_page(data: Any) -> Any:
     return data
 
 
+# Epoch values at or above this are already milliseconds (1e11 s is the year 5138).
+_MILLISECONDS_FROM = 100_000_000_000
+
+
+def _as_epoch(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 def _seconds_to_ms(data: Any) -> Any:
-    """Synchronous results count in seconds on v2; the shared model reads milliseconds."""
+    """Synchronous results count in seconds on v2; the shared model reads milliseconds.
+
+    Values that are already milliseconds (the unit is not settled by the docs) are kept.
+    """
     if isinstance(data, dict):
         data = dict(data)
         for key in ("execution_start_timestamp", "execution_end_timestamp"):
-            value = data.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                data[key] = value * 1000
+            number = _as_epoch(data.get(key))
+            if number is not None:
+                data[key] = number if number >= _MILLISECONDS_FROM else number * 1000
     return data
+
+
+# Where a v2 list may put its items: the documented "list", or the keys other clients try.
+_LIST_KEYS = ("list", "items", "records", "data", "results")
+
+
+def _listed(key: str, then: Callable[[Any], Any] | None = None) -> Callable[[Any], Any]:
+    """A ``pre`` that moves a page's items to ``key`` wherever the server put them (then ``then``)."""
+
+    def pre(data: Any) -> Any:
+        if isinstance(data, dict) and not isinstance(data.get(key), list):
+            for name in _LIST_KEYS:
+                items = data.get(name)
+                if isinstance(items, list):
+                    data = {k: v for k, v in data.items() if k != name}
+                    data[key] = items
+                    break
+        return then(data) if then is not None else data
+
+    return pre
 
 
 def _log(data: Any) -> Any:
@@ -282,7 +321,7 @@ _OPS = Operations(
         "GET",
         "/worker-tasks",
         Kind.READ,
-        Structure(TaskPage),
+        Structure(TaskPage, pre=_listed("list")),
         wire_names=_PAGING,
         encode=_with_worker_id,
         **_READ_QUERY,
@@ -318,7 +357,13 @@ _OPS = Operations(
         "task.update_input", "PUT", "/worker-tasks/{task_slug}/input", Kind.ACTION, _none, **_TASK_ID
     ),
     worker_list=_op(
-        "worker.list", "GET", "/workers", Kind.READ, Structure(WorkerPage), wire_names=_PAGING, **_READ_QUERY
+        "worker.list",
+        "GET",
+        "/workers",
+        Kind.READ,
+        Structure(WorkerPage, pre=_listed("scraper")),
+        wire_names=_PAGING,
+        **_READ_QUERY,
     ),
     worker_input_schema=_op(
         "worker.input_schema",
@@ -338,6 +383,7 @@ _OPS = Operations(
         Structure(QueuedRun),
         wire_names=_PAGING,
         keeps_request_id=True,
+        reconcile_with="queue.list",
         **_WORKER_ID,
     ),
     queue_list=_op(
@@ -345,7 +391,7 @@ _OPS = Operations(
         "GET",
         "/run-queue/items",
         Kind.READ,
-        Structure(QueuePage),
+        Structure(QueuePage, pre=_listed("list", _queue_page)),
         wire_names=_PAGING,
         **_READ_QUERY,
     ),
@@ -356,6 +402,7 @@ _OPS = Operations(
         "/run-queue/items/activate",
         Kind.RUN_START,
         Structure(_QueueResults, _queue_results),
+        reconcile_with="queue.list",
     ),
     queue_release=_op(
         "queue.release",

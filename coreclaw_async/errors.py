@@ -316,12 +316,13 @@ class RunStartUnknownError(CoreClawError):
         attempts: int,
         cause: BaseException | None = None,
         reason: str | None = None,
+        reconcile_with: str = "runs.list",
     ) -> RunStartUnknownError:
         """The one way to make this error, for a start sent as ``method path`` with ``request``.
 
         ``cause`` is the failure that left the outcome open (kept as ``__cause__``);
         ``reason`` says what happened when there is no such failure (e.g. a batch closed
-        while the start was in flight).
+        while the start was in flight); ``reconcile_with`` names where to check.
         """
         if reason is None:
             reason = (
@@ -331,7 +332,7 @@ class RunStartUnknownError(CoreClawError):
             )
         error = cls(
             f"The run start was sent but {reason}, so a run may have been created; it was not "
-            "re-sent. Check runs.list before starting it again.",
+            f"re-sent. Check {reconcile_with} before starting it again.",
             request=request,
             method=method,
             path=path,

@@ -16,7 +16,10 @@ __all__ = ["CODEC", "ENUM", "EXTRA", "UNIT", "WIRE", "meta"]
 WIRE = "coreclaw.wire"
 """The key of the field in the JSON object, when it differs from the attribute name."""
 CODEC = "coreclaw.codec"
-"""How the converter reads the wire value: ``"timestamp"``, ``"rows"``, ``"identifier"`` or ``"raw"``."""
+"""How the converter reads the wire value.
+
+One of ``"timestamp"``, ``"rows"``, ``"identifier"``, ``"raw"`` or ``"flag"``.
+"""
 UNIT = "coreclaw.unit"
 """``"s"`` or ``"ms"`` for timestamps."""
 ENUM = "coreclaw.enum"
@@ -34,6 +37,7 @@ def meta(
     extra: bool = False,
     identifier: bool = False,
     raw: bool = False,
+    flag: bool = False,
 ) -> dict[str, Any]:
     """Metadata for ``attrs.field``.
 
@@ -49,6 +53,7 @@ def meta(
         identifier: a ``str`` id that the server may send as a JSON number (big ints such
             as queue references): both read as the same text, digits kept exactly.
         raw: any JSON value, kept as it came (no conversion: a saved input, a schema).
+        flag: a 0/1 ``int`` that a server may also send as ``true``/``false``.
     """
     data: dict[str, Any] = {}
     if wire is not None:
@@ -66,4 +71,6 @@ def meta(
         data[CODEC] = "identifier"
     if raw:
         data[CODEC] = "raw"
+    if flag:
+        data[CODEC] = "flag"
     return data

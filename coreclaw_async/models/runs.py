@@ -33,11 +33,13 @@ __all__ = [
 
 
 class RunStatus(enum.IntEnum):
-    """The state of a run (the v1 integers 1-5).
+    """The state of a run (the v1 integers 1-5; v2 names them).
 
     ``UNKNOWN`` stands for a value this version does not know; the raw integer stays
-    available as ``Run.status_code``. ``SUCCEEDED`` and ``FAILED`` are final;
-    ``ABORTING`` is "being stopped" and may last (``runs.wait`` gives it a bounded grace).
+    available as ``Run.status_code`` (the raw v2 string as ``Run.status_name``). ``SUCCEEDED``
+    and ``FAILED`` are final; ``ABORTING`` is "being stopped" and may last (``runs.wait`` gives
+    it a bounded grace). ``ABORTED`` is not in CoreClaw's documented set (v1 has no number for
+    it) but some servers and clients report it; it is final when it comes.
     """
 
     UNKNOWN = -1
@@ -46,6 +48,7 @@ class RunStatus(enum.IntEnum):
     SUCCEEDED = 3
     FAILED = 4
     ABORTING = 5
+    ABORTED = 6
 
     @classmethod
     def from_code(cls, code: int) -> RunStatus:
@@ -66,8 +69,8 @@ class RunStatus(enum.IntEnum):
 
     @property
     def is_final(self) -> bool:
-        """True for ``SUCCEEDED`` and ``FAILED``: the run will not change any more."""
-        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+        """True for ``SUCCEEDED``, ``FAILED`` and ``ABORTED``: the run will not change any more."""
+        return self in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ABORTED)
 
 
 def _run_status(run: Run) -> RunStatus:
@@ -127,7 +130,8 @@ class Run:
 
     @property
     def is_final(self) -> bool:
-        """True once the run succeeded or failed (status 3 or 4); aborting (5) is not final."""
+        """True once the run succeeded, failed or (where a server reports it) was aborted;
+        aborting (5) is not final."""
         return self.status.is_final
 
     @property
@@ -205,7 +209,7 @@ class LogEntry:
 
     type: int = attrs.field(metadata=meta(enum=LogLevel))
     level: LogLevel = attrs.field(init=False, default=attrs.Factory(_log_level, takes_self=True))
-    group: str = ""
+    group: str = attrs.field(default="", metadata=meta(identifier=True))
     content: str = ""
     timestamp: datetime | None = attrs.field(default=None, metadata=meta(unit="ms"))
 

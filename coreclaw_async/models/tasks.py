@@ -199,7 +199,7 @@ class Task:
     input: Any = attrs.field(default=None, metadata=meta(raw=True))
     run_times: int = 0
     last_run_id: str | None = attrs.field(default=None, metadata=meta(identifier=True))
-    schedule_enabled: int = 0
+    schedule_enabled: int = attrs.field(default=0, metadata=meta(flag=True))
     schedule_type: int = 0
     schedule_time: str = ""
     schedule_weekday: int = 0

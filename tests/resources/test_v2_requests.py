@@ -312,3 +312,14 @@ async def test_v2_only_methods_on_a_v1_client_raise_unsupported_and_send_nothing
     assert caught.value.outcome == "not_sent"
     assert "v2" in str(caught.value)
     assert sent(mocked) == []
+
+
+async def test_a_run_reported_aborted_ends_a_wait_as_final(v2: AsyncCoreClaw, mocked: aioresponses) -> None:
+    mocked.get(url(f"/api/v2/worker-runs/{RUN_SLUG}"), body=ok(dict(RUN, status="running")))
+    mocked.get(url(f"/api/v2/worker-runs/{RUN_SLUG}"), body=ok(dict(RUN, status="aborted", err_msg=None)))
+
+    run = await v2.runs.wait(RUN_SLUG, poll_interval=0.01, timeout=5)
+
+    assert run.status is RunStatus.ABORTED
+    assert run.is_final
+    assert len(sent(mocked)) == 2

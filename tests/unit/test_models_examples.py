@@ -278,7 +278,7 @@ def test_lenient_converter_accepts_integral_floats_and_numeric_strings_as_ints()
     assert type(run.results) is int
 
 
-@pytest.mark.parametrize("value", [4.5, "four", None, True])
+@pytest.mark.parametrize("value", [4.5, "four", True, [4]])
 def test_non_integral_values_are_rejected_for_int_fields(value: Any) -> None:
     data = dict(_data("run_detail_succeeded.json"), results=value)
 
@@ -350,7 +350,8 @@ def test_status_enum_maps_every_documented_value() -> None:
     ]
     assert RunStatus.from_code(-1) is RunStatus.UNKNOWN
     assert RunStatus.from_code(0) is RunStatus.UNKNOWN
-    assert [s for s in RunStatus if s.is_final] == [RunStatus.SUCCEEDED, RunStatus.FAILED]
+    assert RunStatus.from_name("aborted") is RunStatus.ABORTED
+    assert [s for s in RunStatus if s.is_final] == [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ABORTED]
 
 
 # -- Workers ----------------------------------------------------------------------------
