@@ -140,6 +140,14 @@ class PageIterator(Generic[ItemT, PageT]):
         self._on_page(page)
         if not items:
             self._done = True
+            if page.count and (index - 1) * self._page_size < page.count:
+                # The server says more exist but sent none: its list key may not be ours.
+                logger.warning(
+                    "%s: page %d is empty but count=%d says it should not be; stopping",
+                    self._what,
+                    index,
+                    page.count,
+                )
             return
         digest = self._digest(items)
         if digest == self._last_digest:

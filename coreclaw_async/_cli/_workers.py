@@ -138,10 +138,13 @@ async def cmd_workers_search(args: argparse.Namespace, client: AsyncCoreClaw) ->
 
 
 async def cmd_account(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
-    """``account``: balance and traffic of the account behind the key."""
+    """``account``: the balance (and its expiry on v2, traffic on v1) of the account behind the key."""
     info = await client.account.info()
     if args.json:
         write_json(info)
+    elif client.api_version == "v2":
+        # v2 reports no traffic; it says when the balance expires instead.
+        pairs([("balance", f"${info.balance}"), ("balance expires", info.balance_expiration_at)])
     else:
         pairs(
             [

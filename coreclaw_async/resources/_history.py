@@ -4,8 +4,9 @@ API v2 lists only the current calendar month unless given a window, and a window
 inside one calendar month of CoreClaw's clock (UTC+8), with ``end_time`` a day at 00:00 to
 which the server adds a day. So a range is walked month by month, newest first, each month's
 window widened to whole days and the runs then cut to the exact range. API v1 has no time
-filter: its history is read newest first and cut the same way, stopping at the first run
-older than the range.
+filter: its history is read newest first and cut the same way, stopping once a whole page's
+worth of runs in a row started before the range (the list is ordered by creation, and a run
+created earlier may start later, so one older run alone proves nothing).
 """
 
 from __future__ import annotations
@@ -31,10 +32,25 @@ def _aware(field: str, value: object) -> datetime:
     return value
 
 
+def _usable(field: str, value: datetime) -> datetime:
+    try:
+        # The month windows step up to a month either side of the value, in UTC+8.
+        _month_start(value - timedelta(days=32))
+        _month_start(value + timedelta(days=32))
+        value.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise InvalidParameterError(field, f"is out of the supported range ({value!r})") from None
+    return value
+
+
 def check_range(since: object, until: object) -> tuple[datetime | None, datetime | None]:
-    """``since``/``until`` checked: aware datetimes (either may be ``None``), ``since`` first."""
-    start = None if since is None else _aware("since", since)
-    end = None if until is None else _aware("until", until)
+    """``since``/``until`` checked: aware datetimes (either may be ``None``), ``since`` first.
+
+    Both must also be inside the range the calendar arithmetic can handle (one day away from
+    ``datetime.min``/``datetime.max`` in UTC+8).
+    """
+    start = None if since is None else _usable("since", _aware("since", since))
+    end = None if until is None else _usable("until", _aware("until", until))
     if start is not None and end is not None and start > end:
         raise InvalidParameterError(
             "until", f"must not be before since ({end.isoformat()} < {start.isoformat()})"
@@ -85,10 +101,10 @@ def month_windows(since: datetime, until: datetime) -> list[tuple[int, int]]:
 
 
 def in_range(run: Run, since: datetime | None, until: datetime | None) -> bool:
-    """Whether ``run`` started inside the range; a run not started yet counts only up to now."""
+    """Whether ``run`` started inside the range; a run not started yet is taken as starting now."""
     started = run.started_at
     if started is None:
-        return until is None
+        started = datetime.now(timezone.utc)
     return (since is None or started >= since) and (until is None or started <= until)
 
 
@@ -104,13 +120,14 @@ class RunHistory:
         *,
         since: datetime | None,
         until: datetime | None,
-        stop_at_older: bool,
+        stop_after_older: int | None,
     ) -> None:
         self._listings = listings
         self._since = since
         self._until = until
-        # v1 lists everything newest first: past the range's start nothing more can match.
-        self._stop_at_older = stop_at_older
+        # v1 lists everything newest first by creation: after this many runs in a row that
+        # started before the range, nothing further back is taken to match (None: never stop).
+        self._stop_after_older = stop_after_older
         self._runs = self._walk()
         self.pages = 0
         """Pages fetched so far, over every window."""
@@ -129,17 +146,18 @@ class RunHistory:
         for listing in self._listings:
             self.windows += 1
             runs = listing()
+            since = self._since
+            streak = 0
             try:
                 async for run in runs:
-                    if in_range(run, self._since, self._until):
+                    if in_range(run, since, self._until):
                         yield run
-                    elif (
-                        self._stop_at_older
-                        and self._since is not None
-                        and run.started_at is not None
-                        and run.started_at < self._since
-                    ):
-                        return
+                    if since is not None and run.started_at is not None and run.started_at < since:
+                        streak += 1
+                        if self._stop_after_older is not None and streak >= self._stop_after_older:
+                            return
+                    else:
+                        streak = 0
             finally:
                 self.pages += runs.pages
                 self.truncated = self.truncated or runs.truncated

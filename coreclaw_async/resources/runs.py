@@ -165,10 +165,11 @@ class AsyncRuns(RunWaits):
 
         ``since``/``until`` (aware datetimes, either may be left out) keep the runs started in
         that range, on both versions: on API v2 the range is walked one calendar month (UTC+8)
-        at a time, since the server lists one month per request; on v1 the history is read
-        newest first until a run older than ``since``. Without a range, API v2 lists only the
-        current calendar month (that is what the server does) and v1 the whole history.
-        ``max_pages`` then bounds each month.
+        at a time, since the server lists one month per request, so ``until`` needs ``since``
+        there (without ``until`` the walk ends now); on v1 the history is read newest first
+        until ``page_size`` runs in a row started before ``since``. A run not started yet counts
+        as starting now. Without a range, API v2 lists only the current calendar month (that is
+        what the server does) and v1 the whole history. ``max_pages`` bounds each month.
 
         Pages stop at a short page, an empty page or when ``count`` is reached (the answers say
         nothing else about the end), when the
@@ -213,7 +214,7 @@ class AsyncRuns(RunWaits):
         if start is None and end is None:
             return listing()
         if self._dialect.name == "v1":
-            return RunHistory([listing], since=start, until=end, stop_at_older=True)
+            return RunHistory([listing], since=start, until=end, stop_after_older=page_size)
         if start is None:
             # v2 must be told where to stop walking back: there is no "everything before".
             raise InvalidParameterError(
@@ -221,7 +222,7 @@ class AsyncRuns(RunWaits):
             )
         windows = month_windows(start, end or datetime.now(timezone.utc))
         listings = [functools.partial(listing, window) for window in windows]
-        return RunHistory(listings, since=start, until=end, stop_at_older=False)
+        return RunHistory(listings, since=start, until=end, stop_after_older=None)
 
     async def results_page(
         self,

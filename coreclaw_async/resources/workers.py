@@ -288,7 +288,9 @@ class AsyncWorkers(Resource):
     async def get(
         self, scraper_slug: str, *, timeout: float | None = None, max_retries: int | None = None
     ) -> Worker:
-        """Return a Worker's latest version, README and live input schema (``GET /api/scraper``, public).
+        """Return a Worker's latest version, README and live input schema (``GET /api/scraper``).
+
+        Public on API v1; on v2 the call carries the client's key.
 
         Raises:
             InvalidParameterError: blank slug. WorkerNotFoundError: no such Worker (50001).
@@ -315,7 +317,8 @@ class AsyncWorkers(Resource):
         """Search the Worker store by text (``GET /api/store``; no key needed).
 
         Raises:
-            InvalidParameterError: blank ``query`` (the server rejects it too) or ``limit`` < 1.
+            InvalidParameterError: blank ``query`` (the server rejects it too), ``limit`` < 1,
+                or above 100 on API v2.
 
         Example::
 

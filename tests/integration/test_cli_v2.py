@@ -133,3 +133,13 @@ async def test_the_demo_runs_the_same_way_on_v2(capsys: pytest.CaptureFixture[st
     assert summary["api_version"] == "v2"
     assert summary["started"] == summary["runs_created_on_server"] == 200
     assert summary["finished"] == 200
+
+
+async def test_account_on_v2_shows_the_balance_expiry_not_traffic(
+    client: AsyncCoreClaw, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await _run(client, "account") == 0
+
+    out = capsys.readouterr().out
+    assert "balance expires" in out
+    assert "traffic" not in out
