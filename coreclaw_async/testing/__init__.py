@@ -2,13 +2,17 @@
 
 `FakeCoreClaw` serves the documented v1 and v2 endpoints over real HTTP on 127.0.0.1 from
 one ledger (either version can be switched off), keeps a ledger of every run created,
-counts requests and TCP connections, injects faults (`Fault`) on demand and delivers run
-callbacks to loopback URLs, as lossy as you ask. It is written from the published API
+models the account's limits (request rate, plan concurrency) shared by every client,
+counts requests and TCP connections, records them if asked (`RequestRecord`), injects
+faults (`Fault`) on demand, for every client or one, and delivers run callbacks to
+loopback URLs, as lossy as you ask. It is written from the published API
 documentation as wire JSON and imports nothing from the client, so a client bug cannot be
 mirrored by the fake.
 
 pytest users get a ready fixture with ``pytest_plugins = ["coreclaw_async.testing.pytest_plugin"]``.
-Run it standalone with ``python -m coreclaw_async.testing --port 8080``.
+Run it standalone with ``python -m coreclaw_async.testing --port 8080`` (``--help`` for the
+limits, faults and callback knobs); other processes then share that one account, and
+``GET /_fake/stats`` with the API key answers its counters as JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ._callbacks import CallbackDelivery, CallbackSettings, CallbackStats, is_lo
 from ._fake import API_VERSIONS, FakeCoreClaw
 from ._faults import Fault
 from ._records import FakeQueueItem, FakeRun, FakeTask, FakeWorker, RunState, TaskSchedule
+from ._request_log import RequestRecord
 from ._ulid import is_ulid, new_ulid
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "FakeTask",
     "FakeWorker",
     "Fault",
+    "RequestRecord",
     "RunState",
     "TaskSchedule",
     "is_loopback_url",

@@ -10,7 +10,6 @@ mirrored here.
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import secrets
 import time
@@ -20,12 +19,16 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from ._callbacks import CallbackDelivery, CallbackDispatcher, CallbackSettings, CallbackStats
+from ._admin import ADMIN_PREFIX, AdminApi
+from ._callbacks import CallbackDelivery, CallbackDispatcher, CallbackSettings
+from ._fake_counters import FakeCounters
 from ._faults import Fault, FaultRule
 from ._files import FileStore
 from ._http import Dialect, Dispatcher
 from ._ledger import DEFAULT_WORKER, Ledger
+from ._rate import RateWindow
 from ._records import FakeQueueItem, FakeRun, FakeTask, FakeWorker
+from ._request_log import DEFAULT_MAX_RECORDED_REQUESTS, RequestLog
 from ._v1 import HTTP_STATUS_MODES, V1Api
 from ._v2 import V2Api
 from ._v2_base import MISSING_RUN_CODES, V2Settings
@@ -37,7 +40,7 @@ __all__ = ["API_VERSIONS", "HTTP_STATUS_MODES", "FakeCoreClaw"]
 DEFAULT_BALANCE = "10122.5547"
 
 
-class FakeCoreClaw:
+class FakeCoreClaw(FakeCounters):
     """An in-process fake of the CoreClaw v1 and v2 HTTP APIs, served over real HTTP on loopback.
 
     It answers the 13 v1 operations and the published v2 operations with the documented
@@ -54,11 +57,23 @@ class FakeCoreClaw:
     ``queued-runs`` wait until activated; activation is refused per item while the balance
     is zero or the plan limit is full (`set_balance`, `set_concurrency_limit`).
 
-    Plan limit: with ``concurrency_limit=N`` a run start (task run, Worker run, rerun) is
-    refused with envelope 30003 while N runs are running; ready (queued) runs do not count,
-    as on the platform. ``concurrency_counts_ready=True`` counts ready and running runs
-    alike, for code that must keep its queue short too. `concurrency_refusals` counts the
-    starts refused this way.
+    Account limits, shared by every client, connection and API version, as CoreClaw's limits
+    are per account. With ``concurrency_limit=N`` a run start (task run, Worker run, rerun)
+    is refused with envelope 30003 while N runs are ready or running, so a burst of 50
+    starts against N=10 creates 10 runs; ``concurrency_counts_ready=False`` counts running
+    runs only, the platform's documented rule (ready runs then wait uncounted).
+    `concurrency_refusals` counts the starts refused this way. With ``rate_limit=R`` at
+    most R authenticated API requests are accepted in any sliding second; the next one is
+    answered as `Fault.RATE_LIMIT` is (4290, 13000 on v2, with HTTP 429) plus ``Retry-After``
+    in whole seconds, and nothing is done for it (`rate_limited` counts them). The limit
+    acts where "before" faults do, just after them (a faulted request never counts):
+    public reads, file downloads and requests refused for their key or arguments are never
+    limited. Both limits may be changed while serving.
+
+    Request log: ``record_requests=True`` keeps the most recent ``max_recorded_requests``
+    requests in `request_log` (arrival time, method, path, User-Agent, status, code).
+    ``GET /_fake/stats`` (with the API key) answers `stats` as JSON, for a parent process
+    of ``python -m coreclaw_async.testing``; it is not an API request and is never counted.
 
     Callbacks: a run whose ``callback_url`` is on loopback (127.0.0.1, ``localhost``,
     ``::1``) gets a POST there when it starts running, when it ends (``succeeded``/``failed``)
@@ -104,7 +119,10 @@ class FakeCoreClaw:
         sync_wait_cap: float = 300.0,
         balance: str = DEFAULT_BALANCE,
         concurrency_limit: int | None = None,
-        concurrency_counts_ready: bool = False,
+        concurrency_counts_ready: bool = True,
+        rate_limit: float | None = None,
+        record_requests: bool = False,
+        max_recorded_requests: int = DEFAULT_MAX_RECORDED_REQUESTS,
         keepalive_timeout: float = 75.0,
         callbacks: bool = True,
         callback_drop: float = 0.0,
@@ -150,7 +168,14 @@ class FakeCoreClaw:
         )
         self._ledger.set_balance(balance)
         self._ledger.set_concurrency_limit(concurrency_limit, counts_ready=concurrency_counts_ready)
-        self._http = Dispatcher(rng=random.Random(seed), latency=latency, keepalive_timeout=keepalive_timeout)
+        self._http = Dispatcher(
+            rng=random.Random(seed),
+            latency=latency,
+            keepalive_timeout=keepalive_timeout,
+            rate=RateWindow(rate_limit),
+            log=RequestLog(enabled=record_requests, max_records=max_recorded_requests),
+        )
+        self._http.serve_admin(ADMIN_PREFIX, AdminApi(self.stats, lambda: self._ledger.api_key).handle)
         files = FileStore(self._ledger)
         always_200 = http_status_mode == "always_200"
         self._v2 = V2Settings(always_200=always_200)
@@ -281,6 +306,24 @@ class FakeCoreClaw:
         self._v2.missing_run_code = value
 
     @property
+    def rate_limit(self) -> float | None:
+        """Authenticated API requests accepted per sliding second, account-wide (None = no limit).
+
+        May be changed at any time (``ValueError`` unless None or a finite number >= 1); a
+        fractional value rounds down. Requests refused by it do not count toward it.
+        """
+        return self._http.rate.limit
+
+    @rate_limit.setter
+    def rate_limit(self, value: float | None) -> None:
+        self._http.rate.limit = value
+
+    @property
+    def record_requests(self) -> bool:
+        """True if requests are recorded in `request_log` (set when the fake is created)."""
+        return self._http.log.enabled
+
+    @property
     def sync_wait_cap(self) -> float:
         """Longest wait of a synchronous `scraper/run` before it answers `running`."""
         return self._ledger.sync_wait_cap
@@ -344,36 +387,6 @@ class FakeCoreClaw:
         return self._ledger.runs_by_slug[run_slug]
 
     @property
-    def requests(self) -> int:
-        """HTTP requests received (every path, every outcome)."""
-        return self._http.requests
-
-    @property
-    def requests_by_path(self) -> dict[str, int]:
-        """HTTP requests received per URL path."""
-        return dict(self._http.by_path)
-
-    @property
-    def connections_seen(self) -> int:
-        """Distinct TCP connections that sent at least one request."""
-        return self._http.connections.seen
-
-    @property
-    def open_connections(self) -> int:
-        """TCP connections open right now."""
-        return self._http.connections.open
-
-    @property
-    def max_open_connections(self) -> int:
-        """Highest number of simultaneously open TCP connections observed."""
-        return self._http.connections.max_open
-
-    @property
-    def applied_faults(self) -> list[tuple[Fault, str]]:
-        """Every fault applied so far, as (fault, request path), in order."""
-        return list(self._http.applied)
-
-    @property
     def balance(self) -> str:
         """Account balance as `account/info` reports it."""
         return self._ledger.balance
@@ -389,19 +402,9 @@ class FakeCoreClaw:
         return self._ledger.concurrency_counts_ready
 
     @property
-    def concurrency_refusals(self) -> int:
-        """Run starts refused with 30003 because of the plan limit (injected faults excluded)."""
-        return self._ledger.concurrency_refusals
-
-    @property
     def callback_settings(self) -> CallbackSettings:
         """The live callback delivery knobs (see the class docstring); change them at any time."""
         return self._callbacks.settings
-
-    @property
-    def callback_stats(self) -> CallbackStats:
-        """A snapshot of the callback delivery counters."""
-        return dataclasses.replace(self._callbacks.stats)
 
     @property
     def callback_deliveries(self) -> list[CallbackDelivery]:
@@ -415,11 +418,6 @@ class FakeCoreClaw:
         those runs to end. Raises ``TimeoutError`` if that takes longer than ``timeout``.
         """
         await self._callbacks.drain(timeout)
-
-    def reset_counters(self) -> None:
-        """Zero the request, connection and plan-limit refusal counters (the ledger is kept)."""
-        self._http.reset_counters()
-        self._ledger.concurrency_refusals = 0
 
     # ------------------------------------------------------------------ configuration
 
@@ -527,13 +525,14 @@ class FakeCoreClaw:
     def set_concurrency_limit(self, limit: int | None, *, counts_ready: bool | None = None) -> None:
         """Refuse run starts with 30003 while ``limit`` runs count against the plan (None = no limit).
 
-        Running runs count; with ``counts_ready=True`` ready (queued) runs count as well,
-        ``False`` restores the platform's rule, and None (the default) keeps the current one.
-        Applies from the next start. Raises ``ValueError`` for a negative ``limit`` or a
-        ``counts_ready`` that is not a bool.
+        ``counts_ready=True`` counts ready (queued) and running runs (the fake's default),
+        ``False`` running runs only (the platform's documented rule), and None keeps the
+        current rule. Applies from the next start. Raises ``ValueError`` for a negative
+        ``limit`` or a ``counts_ready`` that is not a bool.
 
-        Example: ``fake.set_concurrency_limit(2, counts_ready=True)`` refuses a third start
-        while two runs are ready or running.
+        Example: ``fake.set_concurrency_limit(2)`` refuses a third start while two runs are
+        ready or running; ``fake.set_concurrency_limit(2, counts_ready=False)`` only while two
+        are running.
         """
         self._ledger.set_concurrency_limit(limit, counts_ready=counts_ready)
 
@@ -546,24 +545,31 @@ class FakeCoreClaw:
         path: str | None = None,
         retry_after: float | None = None,
         delay: float = 0.0,
+        user_agent: str | None = None,
     ) -> None:
         """Schedule ``fault`` for the next matching request(s).
 
         ``times`` applications (None = until `clear_faults`); each matching request rolls
         ``probability`` with the seeded RNG. ``path`` is an exact URL path, a prefix ending in
-        ``*``, or None for every ``/api/`` endpoint. ``retry_after`` adds a ``Retry-After``
+        ``*``, or None for every ``/api/`` endpoint. ``user_agent`` aims the fault at the
+        clients whose ``User-Agent`` header contains that text (e.g. one process's
+        ``AsyncCoreClaw(user_agent="proc-3")``). ``retry_after`` adds a ``Retry-After``
         header (seconds, may be fractional) to the fault's answer; ``delay`` sleeps before the
         fault acts (for `Fault.SLOW` it is the whole point). Rules are tried in injection order
-        and at most one "before" and one "after" fault applies to a request.
+        and at most one "before" and one "after" fault applies to a request. Raises
+        ``ValueError`` for an unknown fault or an argument out of range.
         """
-        fault = Fault(fault.lower()) if isinstance(fault, str) else fault
-        if times is not None and times < 1:
-            raise ValueError("times must be >= 1 or None")
-        if not 0.0 <= probability <= 1.0:
-            raise ValueError("probability must be within [0, 1]")
-        if delay < 0 or (retry_after is not None and retry_after < 0):
-            raise ValueError("delay and retry_after must be >= 0")
-        self._http.rules.append(FaultRule(fault, times, probability, path, retry_after, delay))
+        self._http.rules.append(
+            FaultRule.build(
+                fault,
+                times=times,
+                probability=probability,
+                path=path,
+                retry_after=retry_after,
+                delay=delay,
+                user_agent=user_agent,
+            )
+        )
 
     def clear_faults(self) -> None:
         """Forget every fault not yet applied."""

@@ -97,7 +97,7 @@ CLOSING_PROXY_STATUSES: Final = frozenset({400, 413, 414, 431})
 
 @dataclass(eq=False)
 class FaultRule:
-    """One `inject` call: which fault, how often, on which path."""
+    """One `inject` call: which fault, how often, on which path, for which client."""
 
     fault: Fault
     remaining: int | None
@@ -107,14 +107,43 @@ class FaultRule:
     """Exact path, a prefix ending in ``*``, or None for every ``/api/`` endpoint."""
     retry_after: float | None
     delay: float
+    user_agent: str | None = None
+    """Text the request's User-Agent must contain; None = any client."""
+
+    @classmethod
+    def build(
+        cls,
+        fault: Fault | str,
+        *,
+        times: int | None = 1,
+        probability: float = 1.0,
+        path: str | None = None,
+        retry_after: float | None = None,
+        delay: float = 0.0,
+        user_agent: str | None = None,
+    ) -> FaultRule:
+        """Validate the arguments of `FakeCoreClaw.inject` into a rule; ``ValueError`` if one is invalid."""
+        fault = Fault(fault.lower()) if isinstance(fault, str) else fault
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+            raise ValueError("times must be an integer >= 1 or None")
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        if not delay >= 0 or (retry_after is not None and not retry_after >= 0):
+            raise ValueError("delay and retry_after must be >= 0")
+        if user_agent is not None and (not isinstance(user_agent, str) or not user_agent):
+            raise ValueError("user_agent must be a non-empty string or None")
+        return cls(fault, times, probability, path, retry_after, delay, user_agent)
 
     @property
     def after(self) -> bool:
         """True if the fault acts after the endpoint did its work."""
         return self.fault in AFTER_FAULTS
 
-    def matches(self, path: str) -> bool:
-        """Return True if this rule targets ``path``."""
+    def matches(self, path: str, user_agent: str = "") -> bool:
+        """Return True if this rule targets ``path`` as asked by a client sending ``user_agent``."""
+        wanted = self.user_agent
+        if wanted is not None and wanted not in user_agent:
+            return False
         pattern = self.path
         if pattern is None:
             return path.startswith("/api/")

@@ -3,14 +3,17 @@
 Nothing here knows an endpoint or an envelope. Each API version is a `Dialect` (its route
 table, authentication, argument reading and envelopes) registered with the `Dispatcher`,
 which serves loopback HTTP, counts every request and TCP connection, finds the dialect and
-route that answer a request, applies the latency and the injected faults, and turns the
-endpoint's outcome into an HTTP response.
+route that answer a request, applies the latency, the injected faults and the account's
+rate limit, and turns the endpoint's outcome into an HTTP response.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
@@ -18,6 +21,8 @@ from aiohttp import web
 
 from . import _wire as wire
 from ._faults import CLOSING_PROXY_STATUSES, PROXY_PAGES, Fault, FaultRule
+from ._rate import RateWindow
+from ._request_log import Exchange, RequestLog
 
 __all__ = [
     "FILES_PREFIX",
@@ -39,8 +44,14 @@ Endpoint = Callable[[Args, str], Awaitable[bytes]]
 """An operation: (arguments, URL path) -> the encoded ``data`` of a success envelope."""
 FileServer = Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse | None]]
 """A file download: (request, URL path) -> its response, or None if there is no such file."""
+AdminHandler = Callable[[web.BaseRequest], web.StreamResponse]
+"""Answers a request to the fake's own admin paths (outside the API, never counted)."""
 # GETs under this prefix that no dialect routes are file downloads.
 FILES_PREFIX = "/files/"
+# The request being answered, for `Dispatcher.checkpoint` (called by endpoints, which see
+# only arguments and path). Set and reset around each request in the task answering it, so
+# requests answered at the same time (other connections, other tasks) never see each other's.
+_EXCHANGE: contextvars.ContextVar[Exchange | None] = contextvars.ContextVar("_EXCHANGE", default=None)
 
 
 class ApiError(Exception):
@@ -62,6 +73,14 @@ class _BeforeFault(Exception):
     def __init__(self, rule: FaultRule) -> None:
         super().__init__(rule.fault)
         self.rule = rule
+
+
+class _RateLimited(Exception):
+    """The account's rate limit refuses the request; the window frees in ``wait`` seconds."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(wait)
+        self.wait = wait
 
 
 class Route(NamedTuple):
@@ -213,10 +232,18 @@ class Dispatcher:
 
     The first dialect added is the default: it answers unknown paths and file downloads'
     errors. Endpoints call `checkpoint` once the request is authenticated and valid, which
-    is where "before" faults act.
+    is where "before" faults and the account's rate limit act.
     """
 
-    def __init__(self, *, rng: random.Random, latency: float, keepalive_timeout: float) -> None:
+    def __init__(
+        self,
+        *,
+        rng: random.Random,
+        latency: float,
+        keepalive_timeout: float,
+        rate: RateWindow,
+        log: RequestLog,
+    ) -> None:
         self.latency = latency
         """Seconds added before every response."""
         self.requests = 0
@@ -224,10 +251,16 @@ class Dispatcher:
         self.connections = ConnectionStats()
         self.rules: list[FaultRule] = []
         self.applied: list[tuple[Fault, str]] = []
+        self.rate = rate
+        """The account's request rate limit, shared by every client, connection and version."""
+        self.rate_limited = 0
+        """Requests refused by `rate`."""
+        self.log = log
         self._rng = rng
         self._keepalive_timeout = keepalive_timeout
         self._dialects: list[Dialect] = []
         self._files: FileServer | None = None
+        self._admin: tuple[str, AdminHandler] | None = None
         self._runner: web.ServerRunner | None = None
         self._stopping: asyncio.Future[None] | None = None
         self._url: str | None = None
@@ -239,6 +272,10 @@ class Dispatcher:
     def serve_files(self, files: FileServer) -> None:
         """Answer unrouted GETs under ``/files/`` with ``files`` (None from it = not found)."""
         self._files = files
+
+    def serve_admin(self, prefix: str, handler: AdminHandler) -> None:
+        """Answer every path under ``prefix`` with ``handler``, before counters, latency and faults."""
+        self._admin = (prefix, handler)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -288,24 +325,43 @@ class Dispatcher:
             raise Drop
 
     def reset_counters(self) -> None:
-        """Zero the request and connection counters."""
+        """Zero the request, connection and rate-limit counters and empty the request log."""
         self.requests = 0
         self.by_path.clear()
+        self.rate_limited = 0
         self.connections.reset()
+        self.log.clear()
 
     # -- requests --------------------------------------------------------------------
 
     async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        self.requests += 1
         path = request.path
+        admin = self._admin
+        if admin is not None and path.startswith(admin[0]):
+            return admin[1](request)
+        self.requests += 1
         by_path = self.by_path
         by_path[path] = by_path.get(path, 0) + 1
         self.connections.request_on(request.protocol)
+        exchange = Exchange(request, time.monotonic())
+        log = self.log
+        log.add(exchange)
+        token = _EXCHANGE.set(exchange)
+        response: web.StreamResponse | None = None
+        try:
+            response = await self._answer(request, exchange)
+            return response
+        finally:
+            _EXCHANGE.reset(token)
+            exchange.finish(None if exchange.dropped else response, keep=log.enabled)
+
+    async def _answer(self, request: web.BaseRequest, exchange: Exchange) -> web.StreamResponse:
+        path = exchange.path
         dialect = self._dialects[0]
         try:
             if self.latency > 0:
                 await self.pause(self.latency)
-            method = request.method
+            method = exchange.method
             route: Route | None = None
             for candidate in self._dialects:
                 route = candidate.resolve(method, path)
@@ -317,25 +373,34 @@ class Dispatcher:
                     await self.checkpoint(path)
                     response = await self._files(request, path)
                     if response is not None:
+                        exchange.envelope = False
                         return response
                 raise ApiError(dialect.not_found_code)
             if not route.public:
                 dialect.authenticate(request)
+                exchange.account = True
             args = await dialect.read_args(request, route)
             data = await route.endpoint(args, path)
             if self.rules:
-                rule = self._take_fault(path, after=True)
+                rule = self._take_fault(path, exchange, after=True)
                 if rule is not None:
+                    exchange.envelope = rule.fault is not Fault.TRUNCATED
                     return await self._after_fault(rule, data, dialect)
             return json_response(200, dialect.ok_body(data))
         except ApiError as error:
             return dialect.error_response(error.code, error.message)
         except _BeforeFault as due:
             return self._before_fault(due.rule, dialect)
+        except _RateLimited as refused:
+            response = dialect.error_response(dialect.fault_codes[Fault.RATE_LIMIT])
+            # Whole seconds, rounded up (the rounding absorbs float noise in the window's sums).
+            response.headers["Retry-After"] = str(max(1, math.ceil(round(refused.wait, 6))))
+            return response
         except (Drop, ConnectionError):
             # Drop: a fault or close() wants the connection gone. ConnectionError: the client
             # left mid-request (e.g. during a download); letting it escape would make aiohttp
             # log it at ERROR. Either way nothing more can be said on this connection.
+            exchange.dropped = True
             transport = request.transport
             if transport is not None:
                 transport.close()
@@ -345,10 +410,11 @@ class Dispatcher:
 
     # -- faults ----------------------------------------------------------------------
 
-    def _take_fault(self, path: str, *, after: bool) -> FaultRule | None:
+    def _take_fault(self, path: str, exchange: Exchange | None, *, after: bool) -> FaultRule | None:
         rules = self.rules
+        user_agent = "" if exchange is None else exchange.user_agent
         for rule in rules:
-            if rule.after is not after or not rule.matches(path):
+            if rule.after is not after or not rule.matches(path, user_agent):
                 continue
             if rule.probability < 1.0 and self._rng.random() >= rule.probability:
                 continue
@@ -361,20 +427,33 @@ class Dispatcher:
         return None
 
     async def checkpoint(self, path: str) -> None:
-        """The request is authenticated and valid: apply a "before" fault, if one is due."""
-        if not self.rules:
-            return
-        rule = self._take_fault(path, after=False)
-        if rule is None:
-            return
-        if rule.delay > 0:
-            await self.pause(rule.delay)
-        fault = rule.fault
-        if fault is Fault.SLOW:
-            return
-        if fault is Fault.DROP_BEFORE_CREATE:
-            raise Drop
-        raise _BeforeFault(rule)
+        """The request is authenticated and valid: apply a "before" fault or the rate limit.
+
+        The rate limit sits here, with the "before" faults, so that it sees the same
+        requests they do (authenticated, with valid arguments) and refuses before the
+        endpoint does anything. It comes after them: a request answered by a fault (a
+        proxy's page, a drop, an injected 429) never reached the API, so it neither counts
+        against the window nor is refused by it; a `Fault.SLOW` request is checked once
+        its delay is over. Public reads and file downloads belong to no account and are
+        never limited.
+        """
+        exchange = _EXCHANGE.get()
+        if self.rules:
+            rule = self._take_fault(path, exchange, after=False)
+            if rule is not None:
+                if rule.delay > 0:
+                    await self.pause(rule.delay)
+                fault = rule.fault
+                if fault is Fault.DROP_BEFORE_CREATE:
+                    raise Drop
+                if fault is not Fault.SLOW:
+                    raise _BeforeFault(rule)
+        rate = self.rate
+        if rate.limit is not None and exchange is not None and exchange.account:
+            wait = rate.admit(time.monotonic())
+            if wait is not None:
+                self.rate_limited += 1
+                raise _RateLimited(wait)
 
     def _before_fault(self, rule: FaultRule, dialect: Dialect) -> web.Response:
         fault = rule.fault

@@ -108,7 +108,7 @@ class Ledger:
         self.runs_by_task: dict[str, int] = {}
         self.balance = ""
         self.concurrency_limit: int | None = None
-        self.concurrency_counts_ready = False
+        self.concurrency_counts_ready = True
         self.concurrency_refusals = 0
         """Starts refused because of the plan limit."""
         self._callbacks = callbacks
@@ -164,9 +164,10 @@ class Ledger:
     def refuse_start(self) -> Refusal | None:
         """Why a run may not start now, or None if it may.
 
-        The plan limit counts running runs (ready runs wait in the queue and do not count),
-        or ready and running runs alike when `concurrency_counts_ready` is set; aborting
-        and final runs never count. A refusal by the limit is counted.
+        The plan limit counts ready and running runs alike while `concurrency_counts_ready`
+        is set (the default), else running runs only (ready runs wait in the queue
+        uncounted, the platform's documented rule); aborting and final runs never count. A
+        refusal by the limit is counted.
         """
         if self._balance_empty:
             return Refusal.INSUFFICIENT_BALANCE

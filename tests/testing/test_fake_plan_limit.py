@@ -51,10 +51,22 @@ async def test_a_limit_counting_ready_runs_refuses_starts_while_runs_are_only_qu
         assert fake.concurrency_refusals == 1
 
 
-async def test_by_default_queued_runs_do_not_count_and_nothing_is_refused(
+async def test_by_default_queued_runs_count_and_a_second_start_is_refused(
     http: aiohttp.ClientSession,
 ) -> None:
     async with FakeCoreClaw(run_schedule=QUEUED, concurrency_limit=1) as fake:
+        api = Api(http, fake)
+        await api.start_task_run()
+        assert fake.concurrency_counts_ready is True
+        assert [(await start(api)).code for _ in range(2)] == [30003, 30003]
+        assert len(fake.runs) == 1
+        assert fake.concurrency_refusals == 2
+
+
+async def test_counting_running_runs_only_lets_queued_runs_pass_and_refuses_nothing(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeCoreClaw(run_schedule=QUEUED, concurrency_limit=1, concurrency_counts_ready=False) as fake:
         api = Api(http, fake)
         for _ in range(3):
             await api.start_task_run()
@@ -77,17 +89,20 @@ async def test_the_setter_switches_counting_ready_runs_on_and_off(
     assert fake.concurrency_refusals == 1
 
 
-async def test_setting_only_the_limit_keeps_the_rule_for_ready_runs(http: aiohttp.ClientSession) -> None:
-    async with FakeCoreClaw(run_schedule=QUEUED, concurrency_counts_ready=True) as fake:
+@pytest.mark.parametrize("counts_ready", [True, False])
+async def test_setting_only_the_limit_keeps_the_rule_for_ready_runs(
+    http: aiohttp.ClientSession, counts_ready: bool
+) -> None:
+    async with FakeCoreClaw(run_schedule=QUEUED, concurrency_counts_ready=counts_ready) as fake:
         api = Api(http, fake)
         await api.start_task_run()
         fake.set_concurrency_limit(1)
-        assert fake.concurrency_counts_ready is True
-        assert (await start(api)).code == 30003
+        assert fake.concurrency_counts_ready is counts_ready
+        assert (await start(api)).code == (30003 if counts_ready else 0)
         fake.set_concurrency_limit(None)
         assert fake.concurrency_limit is None
         await api.start_task_run()
-        assert len(fake.runs) == 2
+        assert len(fake.runs) == (2 if counts_ready else 3)
 
 
 @pytest.mark.parametrize(("schedule", "counts_ready"), [(RUNNING, False), (QUEUED, True)])

@@ -143,10 +143,12 @@ async def test_concurrency_limit_refuses_starts_while_runs_are_running(
         assert len(fake.runs) == 3
 
 
-async def test_ready_runs_do_not_count_against_the_concurrency_limit(
+async def test_ready_runs_do_not_count_against_a_limit_counting_running_runs_only(
     http: aiohttp.ClientSession,
 ) -> None:
-    async with FakeCoreClaw(run_schedule=(30.0, 30.0), concurrency_limit=1) as fake:
+    async with FakeCoreClaw(
+        run_schedule=(30.0, 30.0), concurrency_limit=1, concurrency_counts_ready=False
+    ) as fake:
         api = Api(http, fake)
         for _ in range(3):
             await api.start_task_run()
