@@ -15,17 +15,20 @@ from __future__ import annotations
 import logging as _logging
 from typing import Any as _Any
 
+from ._budget import BudgetTimeout, SharedBudget
 from ._client import AsyncCoreClaw
 from ._polling import FinishedRuns
 from ._retry import RetryPolicy
 from ._stats import ClientStats
 from ._version import __version__
-from .callbacks import CallbackHandler, CallbackReceiver, Launch, ReceiverStats
+from .callbacks import CallbackHandler, CallbackReceiver, CallbackStore, Launch, ReceiverStats
 from .errors import (
     AccountUnavailableError,
     APIConnectionError,
     APITimeoutError,
     AuthenticationError,
+    BudgetUnavailableError,
+    CallbackStoreError,
     ClientStateError,
     ConcurrencyLimitError,
     CoreClawAPIError,
@@ -116,8 +119,12 @@ __all__ = [
     "AsyncTasks",
     "AsyncWorkers",
     "AuthenticationError",
+    "BudgetTimeout",
+    "BudgetUnavailableError",
     "CallbackHandler",
     "CallbackReceiver",
+    "CallbackStore",
+    "CallbackStoreError",
     "ClientStateError",
     "ClientStats",
     "ConcurrencyLimitError",
@@ -162,6 +169,7 @@ __all__ = [
     "Schedule",
     "ScheduleKind",
     "ServerError",
+    "SharedBudget",
     "StartedRun",
     "StoreWorker",
     "SystemParameters",

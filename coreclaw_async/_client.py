@@ -8,6 +8,7 @@ from types import TracebackType
 import aiohttp
 import attrs
 
+from ._budget import SharedBudget
 from ._constants import (
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
@@ -92,6 +93,9 @@ class AsyncCoreClaw:
         api_version: ``"v1"`` (the default) or ``"v2"``, also ``$CORECLAW_API_VERSION``: the
             same methods, models and errors on either; v2 adds saved Task management, input
             schemas and the run queue (see the README's "v1 or v2").
+        budget: a budget shared with the other clients of the account, in this process or
+            others (``coreclaw_async.redis.RedisBudget``): a common request rate, requests in
+            flight and rate-limit cooldown. Each request also passes the client's own limits.
 
     Example::
 
@@ -118,6 +122,7 @@ class AsyncCoreClaw:
         session: aiohttp.ClientSession | None = None,
         user_agent: str | None = None,
         api_version: str | None = None,
+        budget: SharedBudget | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
         if api_key is not None:
@@ -144,6 +149,10 @@ class AsyncCoreClaw:
             )
         if user_agent is not None:
             require_header_value("user_agent", user_agent)
+        if budget is not None and not isinstance(budget, SharedBudget):
+            raise InvalidParameterError(
+                "budget", f"must be a shared budget such as RedisBudget, got {type(budget).__name__}"
+            )
         if api_version is None:
             api_version = os.environ.get(ENV_API_VERSION) or DEFAULT_API_VERSION
         dialect = _DIALECTS.get(api_version) if isinstance(api_version, str) else None
@@ -164,6 +173,7 @@ class AsyncCoreClaw:
             retry=_retry_policy(retry, max_retries, wait_for_capacity),
             session=session,
             user_agent=user_agent,
+            budget=budget,
         )
         self.tasks = AsyncTasks(self._manager, callback_url=callback_url)
         """Saved Tasks: ``await client.tasks.run(task_slug)``."""
@@ -217,7 +227,8 @@ class AsyncCoreClaw:
         )
 
     async def aclose(self) -> None:
-        """Close the connection pool. Idempotent; a session you passed in stays open."""
+        """Close the connection pool and leave the shared budget. Idempotent; a session you
+        passed in stays open."""
         await self._manager.aclose()
 
     async def __aenter__(self) -> AsyncCoreClaw:

@@ -210,6 +210,46 @@ DEFAULT_RECEIVER_CLOSE_TIMEOUT = 5.0
 # A standalone receiver's server gives open connections this long to finish when it stops.
 CALLBACK_SERVER_SHUTDOWN_TIMEOUT = 1.0
 
+# Keys of a RedisCallbackStore live under this prefix, written as a Redis Cluster hash tag
+# ("{coreclaw:callbacks}:...") so that every key of one store sits in one slot.
+CALLBACK_STORE_KEY_PREFIX = "coreclaw:callbacks"
+
+# A launch's shared entry (and its notices) expires this long after its mint: the longest a
+# receiver keeps a launch that never saw a final notice, plus the finished-launch retention,
+# so the entry outlives every launch a receiver with the default limits still knows.
+DEFAULT_CALLBACK_ENTRY_TTL = DEFAULT_LAUNCH_TTL + DEFAULT_FINISHED_LAUNCH_RETENTION
+
+# A receiver's inbox (notices other processes took for its launches) expires this long after
+# its reader last refreshed it: a process that is gone leaves nothing behind for longer, and
+# its notices stay readable from the shared entries (store.final_notice) until those expire.
+DEFAULT_CALLBACK_INBOX_TTL = 600.0
+
+# An inbox keeps at most about this many messages (XADD MAXLEN ~): a reader takes each one
+# within a second, so only an inbox whose process is gone ever comes near it.
+CALLBACK_INBOX_MAX_LENGTH = 10_000
+
+# One store operation (register, bind, look up, record) may take this long before the store
+# counts as unreachable for it: a local Redis round trip takes well under a millisecond, so
+# this is only reached when Redis is down or overloaded, and it bounds what one notice or one
+# run start can lose to finding that out.
+CALLBACK_STORE_TIMEOUT = 0.5
+
+# After a store operation failed, the next ones fail at once for this long before Redis is
+# tried again, so an outage costs each notice and each run start nothing more than a check.
+CALLBACK_STORE_RETRY_INTERVAL = 1.0
+
+# A receiver's inbox reader waits this long in one XREAD BLOCK (below redis-py's default
+# 5 s socket timeout); each pass also refreshes the inbox's expiry.
+CALLBACK_INBOX_BLOCK = 1.0
+
+# Messages one read of the inbox takes at most.
+CALLBACK_INBOX_BATCH = 100
+
+# After a failed read the inbox reader waits about this long, doubling per failure in a row
+# up to the maximum: short enough that sharing resumes within seconds of Redis coming back.
+CALLBACK_INBOX_RETRY_BASE = 0.1
+CALLBACK_INBOX_RETRY_MAX = 2.0
+
 # -- command line -----------------------------------------------------------------------
 
 # `coreclaw-async demo`: enough runs to show the throughput and latency spread, on a pool
@@ -225,3 +265,29 @@ CLI_RUNS_LIST_LIMIT = 20
 # Table cells are cut to this many characters (result tables are narrower: more columns).
 CLI_CELL_WIDTH = 60
 CLI_RESULT_CELL_WIDTH = 30
+
+# -- shared budget (coreclaw_async.redis) -----------------------------------------------
+
+# Keys of a RedisBudget live under this prefix, followed by the budget's name.
+BUDGET_KEY_PREFIX = "coreclaw:budget"
+
+# One Redis command of the budget may take this long before Redis counts as unreachable for
+# it: a local round trip takes well under a millisecond, so this is only ever reached when
+# Redis is down or overloaded, and it bounds what one request can lose to finding that out.
+BUDGET_REDIS_TIMEOUT = 0.5
+
+# While Redis is unreachable, the budget tries it again at most this often (the requests in
+# between go on under the client's own limits, or fail at once with on_unavailable="raise").
+BUDGET_RETRY_INTERVAL = 1.0
+
+# A lease of max_in_flight lasts for its request's deadline plus this margin; a process that
+# dies mid-request gives its slots back when they expire.
+BUDGET_LEASE_MARGIN = 5.0
+
+# Released leases are sent back to Redis with the next acquire of the process, or after
+# this delay if none comes: one round trip per request instead of two.
+BUDGET_RELEASE_DELAY = 0.02
+
+# While max_in_flight is full, a waiting request asks again after a jittered pause of about
+# this long (leases free as answers come, which no Redis event announces to other processes).
+BUDGET_FULL_POLL = 0.01

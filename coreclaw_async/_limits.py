@@ -253,6 +253,11 @@ class CapacityGate:
         """Whether starts currently queue for a probe."""
         return self._closed
 
+    @property
+    def probe_at(self) -> float:
+        """``loop.time()`` before which no probe is sent (the current backoff's end)."""
+        return self._probe_at
+
     def backoff(self) -> float:
         """The wait before the next probe after the current run of refusals (jittered)."""
         # The exponent stops growing long before a float would overflow: the ceiling caps it anyway.

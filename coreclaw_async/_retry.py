@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -31,6 +31,9 @@ from ._limits import CapacityGate, GateTimeout, Limiter
 from ._operation import Kind
 from ._stats import PipelineCounters
 from ._validation import require_bool, require_int, require_number
+
+if TYPE_CHECKING:
+    from ._budget import SharedBudget
 from .errors import (
     APIConnectionError,
     ConcurrencyLimitError,
@@ -154,12 +157,18 @@ class Retrier:
     limiter's cooldown, the plan-capacity gate, the counters and the jitter source."""
 
     def __init__(
-        self, policy: RetryPolicy, limiter: Limiter, counters: PipelineCounters, rng: random.Random
+        self,
+        policy: RetryPolicy,
+        limiter: Limiter,
+        counters: PipelineCounters,
+        rng: random.Random,
+        budget: SharedBudget | None = None,
     ) -> None:
         self.policy = policy
         self.limiter = limiter
         self.counters = counters
         self.rng = rng
+        self.budget = budget
         self.capacity = CapacityGate(
             base=policy.capacity_backoff_base, ceiling=policy.capacity_backoff_max, rng=rng
         )
@@ -225,6 +234,9 @@ class Retrier:
                 # Before any backoff sleep: a probe is never held while its caller sleeps.
                 if capacity is not None:
                     capacity.leave(held, started=started)
+                    if started is False and self.budget is not None:
+                        # Other clients of the account hold their waiting starts off as long.
+                        self.budget.capacity_full(max(capacity.probe_at - loop.time(), 0.0))
             if failure is None:
                 counters.succeeded += 1
                 return result

@@ -24,13 +24,14 @@ from cattrs.errors import ClassValidationError, IterableValidationError
 from multidict import CIMultiDict
 from yarl import URL
 
+from ._budget import SharedBudget
 from ._constants import LOGGER_NAME, URL_CACHE_SIZE
 from ._converter import converter
 from ._dialect import Dialect
 from ._envelope import body_excerpt, unwrap
 from ._json import dumps
 from ._limits import GateTimeout, Limiter
-from ._operation import Operation
+from ._operation import Kind, Operation
 from ._retry import Retrier, RetryPolicy
 from ._stats import ClientStats, PipelineCounters
 from ._transport import Stage, check_usable, failure, new_session
@@ -39,6 +40,7 @@ from ._version import __version__
 from .errors import (
     APITimeoutError,
     AuthenticationError,
+    BudgetUnavailableError,
     ClientStateError,
     CoreClawError,
     InvalidParameterError,
@@ -62,6 +64,18 @@ _GATE_MESSAGES = {
     "cooldown": "The client is cooling down after a rate limit until past this call's deadline "
     "(the request was not sent)",
     "pace": "max_rate pacing would delay the request past this call's deadline (it was not sent)",
+}
+
+
+_SHARED_GATE_MESSAGES = {
+    "slot": "The shared budget's max_in_flight stayed full until past this call's deadline "
+    "(the request was not sent)",
+    "cooldown": "Another client of the account hit the rate limit; the shared cooldown lasts past "
+    "this call's deadline (the request was not sent)",
+    "pace": "The shared budget's max_rate would delay the request past this call's deadline "
+    "(it was not sent)",
+    "capacity": "The plan's concurrent-run limit is full for the whole account until past this "
+    "call's deadline (the start was not sent)",
 }
 
 
@@ -97,6 +111,7 @@ class SessionManager:
         retry: RetryPolicy,
         session: aiohttp.ClientSession | None,
         user_agent: str | None,
+        budget: SharedBudget | None = None,
     ) -> None:
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
@@ -107,7 +122,10 @@ class SessionManager:
         self.limiter = Limiter(max_connections, max_rate=max_rate)
         self.counters = PipelineCounters()
         self.rng = random.Random()
-        self.retrier = Retrier(retry, self.limiter, self.counters, self.rng)
+        self.budget = budget
+        if budget is not None:
+            budget.attach()
+        self.retrier = Retrier(retry, self.limiter, self.counters, self.rng, budget)
         self.user_agent = user_agent or default_user_agent()
         self._session = session
         self._owns_session = session is None
@@ -167,11 +185,16 @@ class SessionManager:
         return session
 
     async def aclose(self) -> None:
-        """Close our session (never a caller's). Idempotent."""
+        """Close our session (never a caller's) and leave the shared budget. Idempotent."""
+        first = not self._closed
         self._closed = True
         session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            await session.close()
+        try:
+            if session is not None and self._owns_session and not session.closed:
+                await session.close()
+        finally:
+            if first and self.budget is not None:
+                await self.budget.detach()
 
     # -- stats -----------------------------------------------------------------------
 
@@ -298,6 +321,10 @@ class SessionManager:
                     path=path,
                     outcome="not_sent",
                 ) from None
+        lease: object | None = None
+        budget = self.budget
+        if budget is not None:
+            lease = await self._acquire_shared(budget, op, path, deadline)
         epoch = limiter.epoch
         stage: Stage = "request"
         try:
@@ -335,6 +362,8 @@ class SessionManager:
                 raise error from exc
         finally:
             limiter.release()
+            if budget is not None:
+                budget.release(lease)
         try:
             data = unwrap(
                 raw,
@@ -348,7 +377,10 @@ class SessionManager:
             )
         except CoreClawError as error:
             if isinstance(error, RateLimitError):
-                limiter.on_rate_limited(self.retrier.policy.delay(retry_no, error, self.rng), epoch=epoch)
+                cooldown = self.retrier.policy.delay(retry_no, error, self.rng)
+                limiter.on_rate_limited(cooldown, epoch=epoch)
+                if budget is not None:
+                    budget.rate_limited(cooldown)
             if on_send is not None and error.outcome in _NOTHING_CREATED:
                 on_send(False)
             raise
@@ -364,6 +396,30 @@ class SessionManager:
             raise self._validation_error(op, path, data, transform_error(exc, path="$")) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise self._validation_error(op, path, data, [f"{exc!r} @ $"]) from None
+
+    async def _acquire_shared(
+        self, budget: SharedBudget, op: Operation[Any], path: str, deadline: float
+    ) -> object | None:
+        """Wait at the shared budget, holding the client's own slot; give the slot back if that fails."""
+        try:
+            return await budget.acquire(
+                deadline, run_start=op.kind is Kind.RUN_START and self.retrier.policy.wait_for_capacity
+            )
+        except GateTimeout as exc:
+            self.limiter.release()
+            raise APITimeoutError(
+                _SHARED_GATE_MESSAGES.get(exc.reason, _SHARED_GATE_MESSAGES["slot"]),
+                method=op.method,
+                path=path,
+                outcome="not_sent",
+            ) from None
+        except BudgetUnavailableError as exc:
+            self.limiter.release()
+            exc.method, exc.path = op.method, path
+            raise
+        except BaseException:
+            self.limiter.release()
+            raise
 
     def _validation_error(
         self, op: Operation[Any], path: str, data: Any, problems: list[str]

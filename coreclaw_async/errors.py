@@ -22,6 +22,8 @@ __all__ = [
     "APITimeoutError",
     "AccountUnavailableError",
     "AuthenticationError",
+    "BudgetUnavailableError",
+    "CallbackStoreError",
     "ClientStateError",
     "ConcurrencyLimitError",
     "CoreClawAPIError",
@@ -130,6 +132,31 @@ class ClientStateError(CoreClawError):
 
     def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
         super().__init__(message, method=method, path=path, attempts=0)
+
+
+class BudgetUnavailableError(CoreClawError):
+    """The shared budget (``AsyncCoreClaw(budget=...)``) could not be reached, and it is set to
+    say so (``on_unavailable="raise"``) rather than carry on with the client's own limits.
+    Nothing was sent."""
+
+    outcome: Outcome = "not_sent"
+
+    def __init__(self, message: str, *, method: str | None = None, path: str | None = None) -> None:
+        super().__init__(message, method=method, path=path, attempts=0)
+
+
+class CallbackStoreError(CoreClawError):
+    """The callback store could not be reached, or did not answer within its time.
+
+    Raised by a store's own reading methods (``await store.final_notice(run_slug)``); a
+    receiver never raises it: it logs the outage once, answers notices it cannot place with
+    503, and goes on with the launches it minted itself.
+    """
+
+    outcome: Outcome = "unknown"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, attempts=1)
 
 
 class APIConnectionError(CoreClawError):

@@ -9,11 +9,13 @@ per-launch hash and says nothing about the secret.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import enum
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
+from typing import TypeAlias
 
 import attrs
 
@@ -69,12 +71,20 @@ class LaunchHooks:
         bind: ties a launch to a run slug and delivers the notices that become known by it.
         discard: forgets a launch.
         wait: waits for a launch's first final notice.
+        registered: waits until the receiver's shared store knows the launch; whether it does.
     """
 
     base_url: Callable[[], str]
     bind: Callable[[Launch, str], None]
     discard: Callable[[Launch], None]
     wait: Callable[[Launch, float], Awaitable[RunCallback]]
+    registered: Callable[[Launch], Awaitable[bool]]
+
+
+SharedState: TypeAlias = "asyncio.Task[bool] | bool | None"
+"""Where a launch stands with the receiver's shared store: ``None`` without a store (or not
+yet sent), the task sharing it (registration, then each bind) while one runs, then whether
+the store knows it."""
 
 
 class Launch:
@@ -92,7 +102,17 @@ class Launch:
 
     # Kept small on purpose (a receiver may hold 100,000 of these): no dict, no per-launch
     # containers until a notice arrives, the URL and token built on demand.
-    __slots__ = ("_finished_at", "_hooks", "_notices", "_run_slug", "_secret", "label", "minted_at", "number")
+    __slots__ = (
+        "_finished_at",
+        "_hooks",
+        "_notices",
+        "_run_slug",
+        "_secret",
+        "_shared",
+        "label",
+        "minted_at",
+        "number",
+    )
 
     def __init__(
         self, hooks: LaunchHooks, number: int, secret: bytes, label: str | None, minted_at: float
@@ -105,6 +125,8 @@ class Launch:
         self._run_slug: str | None = None
         self._notices: tuple[RunCallback, ...] = ()
         self._finished_at: float | None = None
+        # Kept by the receiver's shared store (see SharedState); None without one.
+        self._shared: SharedState = None
 
     @property
     def token(self) -> str:
@@ -157,6 +179,27 @@ class Launch:
     async def wait(self, *, timeout: float = DEFAULT_WAIT_TIMEOUT) -> RunCallback:
         """Wait for this launch's first final notice; see :meth:`CallbackReceiver.wait`."""
         return await self._hooks.wait(self, timeout)
+
+    async def registered(self) -> bool:
+        """Wait until every process sharing the receiver's store knows this launch; whether they do.
+
+        With ``CallbackReceiver(store=...)``, :meth:`CallbackReceiver.mint` and :meth:`bind`
+        share the launch in the background. ``client.tasks.run(..., callback=receiver)`` awaits
+        this before it sends the start; when you mint yourself, await it before you send the
+        start with :attr:`callback_url`, so that a notice reaching another process finds the
+        launch there. ``False`` when the store could not be reached in time (a warning is logged
+        once per outage): the launch still works for notices that reach this process. Without
+        a store it is ``True`` at once. Never raises; the sharing goes on if the caller is
+        cancelled, and each store operation is bounded in time.
+
+        Example::
+
+            launch = receiver.mint(label="nightly")
+            await launch.registered()
+            started = await client.workers.run(worker, input=..., callback_url=launch.callback_url)
+            launch.bind(started.run_slug)
+        """
+        return await self._hooks.registered(self)
 
     def __repr__(self) -> str:
         return f"<Launch run_slug={self._run_slug!r} label={self.label!r} notices={len(self._notices)}>"

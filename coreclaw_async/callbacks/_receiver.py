@@ -1,7 +1,8 @@
 """``CallbackReceiver``: the registry, the endpoint, handler dispatch and waiting, put together.
 
 The receiver owns the lifecycle (mount, serve, close) and routes each accepted notice: to
-the waiting side when it is final, and to the handlers once its run is known.
+the waiting side when it is final, and to the handlers once its run is known. With a store
+shared by several processes, it also shares its launches and reads its inbox (``_sharing``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from .._constants import (
+    CALLBACK_STORE_TIMEOUT,
     DEFAULT_CALLBACK_HANDLER_TASKS,
     DEFAULT_CALLBACK_MAX_BODY,
     DEFAULT_FINISHED_LAUNCH_RETENTION,
@@ -34,6 +36,8 @@ from ._endpoint import CallbackEndpoint
 from ._launch import Launch, LaunchHooks
 from ._registry import LaunchRegistry
 from ._server import StandaloneServer
+from ._shared import CallbackStore, InboxNotice
+from ._sharing import SharedIndex
 from ._stats import ReceiverCounters, ReceiverStats
 from ._waiting import Waiting
 
@@ -61,9 +65,15 @@ class CallbackReceiver:
             finished first, or if none has, the oldest one (counted in ``stats.evicted``,
             with a warning, since its notices will get 404). A launch takes about 0.3 KB,
             1.2 KB with a notice.
+        store: a :class:`CallbackStore` shared with the receivers of your other processes
+            (``coreclaw_async.redis.RedisCallbackStore``), for several worker processes behind
+            one ``public_url``: a notice reaching any of them is checked against the launches
+            of all, recorded once, and delivered in the process that minted its launch. See
+            :meth:`Launch.registered`. Without one, each receiver knows its own launches only.
 
     Raises:
-        InvalidParameterError: a bad argument (e.g. ``public_url`` not an absolute http(s) URL).
+        InvalidParameterError: a bad argument (e.g. ``public_url`` not an absolute http(s) URL,
+            or ``store`` not a :class:`CallbackStore`).
 
     The receiver may be used from one event loop after another (``asyncio.run`` per
     command, a loop per test): its handler tasks are made again in the loop in use, and
@@ -92,7 +102,14 @@ class CallbackReceiver:
         launch_ttl: float = DEFAULT_LAUNCH_TTL,
         finished_retention: float = DEFAULT_FINISHED_LAUNCH_RETENTION,
         max_launches: int = DEFAULT_MAX_LAUNCHES,
+        store: CallbackStore | None = None,
     ) -> None:
+        if store is not None and not isinstance(store, CallbackStore):
+            raise InvalidParameterError(
+                "store",
+                "must be a CallbackStore such as coreclaw_async.redis.RedisCallbackStore, "
+                f"got {type(store).__name__}",
+            )
         if public_url is not None:
             public_url = _check_public_url(public_url)
         self._public_url = public_url
@@ -113,12 +130,14 @@ class CallbackReceiver:
             bind=self._bind_launch,
             discard=self._discard_launch,
             wait=self._wait_launch,
+            registered=self._launch_registered,
         )
         self._registry = LaunchRegistry(
             hooks, self._counters, launch_ttl=ttl, finished_retention=retention, max_launches=most
         )
         self._waiting = Waiting(self._registry)
         self._dispatch = HandlerDispatch(self._counters, task_count)
+        self._shared = None if store is None else SharedIndex(store, self._counters, self._take_forwarded)
         self._endpoint = CallbackEndpoint(
             self._registry,
             self._counters,
@@ -126,6 +145,7 @@ class CallbackReceiver:
             is_closed=lambda: self._closed,
             deliver=self._deliver,
             public_url=lambda: self._public_url,
+            shared=self._shared,
         )
         self._server = StandaloneServer(self.routes)
         self._app = web.Application()
@@ -205,7 +225,7 @@ class CallbackReceiver:
             # OSError: in use, not local, not resolvable; UnicodeError/ValueError: a host name
             # that cannot even be encoded for the resolver.
             raise ReceiverAddressError(f"Cannot serve callbacks on {host!r} port {port}: {exc}") from exc
-        self._dispatch.resume()
+        self._resume()
         # A wildcard bind has no address to give out; loopback is the one that surely works.
         local = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
         shown = f"[{local}]" if ":" in local else local
@@ -254,6 +274,9 @@ class CallbackReceiver:
     async def _shutdown(self, timeout: float) -> None:
         try:
             await self._server.stop()
+            if self._shared is not None:
+                # Before the handlers stop: the reader may still be delivering to them.
+                await self._shared.close(min(timeout, CALLBACK_STORE_TIMEOUT * 2))
         finally:
             await self._dispatch.shutdown(timeout)
 
@@ -283,9 +306,14 @@ class CallbackReceiver:
             InvalidParameterError: no ``public_url`` yet (pass one, or :meth:`start` first), or
                 ``label`` is not text.
 
+        With a ``store``, the launch is shared with the other processes in the background:
+        await :meth:`Launch.registered` before sending the start (``tasks.run(...,
+        callback=receiver)`` does), so that a notice reaching another process finds it.
+
         Example::
 
             launch = receiver.mint(label="nightly")
+            await launch.registered()  # with a store only
             started = await client.workers.run(worker, input=..., callback_url=launch.callback_url)
             launch.bind(started.run_slug)
         """
@@ -297,8 +325,11 @@ class CallbackReceiver:
             raise InvalidParameterError(
                 "public_url", "is not known yet: pass public_url= to CallbackReceiver, or start() it first"
             )
-        self._dispatch.resume()
-        return self._registry.mint(label)
+        self._resume()
+        launch = self._registry.mint(label)
+        if self._shared is not None:
+            self._shared.register(launch)
+        return launch
 
     def launch_for(self, run_slug: str) -> Launch | None:
         """The launch bound to (or notified about) ``run_slug``, if the receiver knows one."""
@@ -343,6 +374,7 @@ class CallbackReceiver:
             if not self._closed:
                 on_final(slug)
 
+        self._resume()
         return self._waiting.subscribe(slugs, only_notices)
 
     def confirm_final(self, run_slug: str) -> None:
@@ -351,7 +383,11 @@ class CallbackReceiver:
         self._registry.confirm_final(require_slug("run_slug", run_slug))
 
     def final_notice(self, run_slug: str) -> RunCallback | None:
-        """The first final notice received for ``run_slug``, if any (no waiting)."""
+        """The first final notice received for ``run_slug``, if any (no waiting).
+
+        Only this receiver's launches are searched. With a shared store, the final notice of
+        any launch (a process that is gone included) is ``await store.final_notice(run_slug)``.
+        """
         return self._registry.final_notice(require_slug("run_slug", run_slug))
 
     # -- handlers -----------------------------------------------------------------------
@@ -397,7 +433,7 @@ class CallbackReceiver:
             WaitTimeoutError: no final notice within ``timeout`` seconds (``last_run`` is ``None``).
             ReceiverClosedError: the receiver was closed before one came.
         """
-        self._dispatch.resume()
+        self._resume()
         return await self._waiting.wait(run, timeout)
 
     # -- routing notices ------------------------------------------------------------------
@@ -423,12 +459,31 @@ class CallbackReceiver:
     def _bind_launch(self, launch: Launch, run_slug: str) -> None:
         for notice in self._registry.bind(launch, run_slug):
             self._deliver(launch, notice)
+        if self._shared is not None:
+            self._shared.bind(launch, run_slug)
 
     def _discard_launch(self, launch: Launch) -> None:
         self._registry.forget(launch)
+        if self._shared is not None:
+            self._shared.discard(launch)
 
     async def _wait_launch(self, launch: Launch, timeout: float) -> RunCallback:
         return await self.wait(launch, timeout=timeout)
+
+    async def _launch_registered(self, launch: Launch) -> bool:
+        if self._shared is None:
+            return True
+        self._resume()
+        return await self._shared.registered(launch)
+
+    def _take_forwarded(self, message: InboxNotice) -> None:
+        self._endpoint.take_forwarded(message)
+
+    def _resume(self) -> None:
+        """Make sure the receiver's tasks (handlers, inbox reader) run in the running loop."""
+        self._dispatch.resume()
+        if self._shared is not None:
+            self._shared.ensure_reader()
 
     # -- introspection ------------------------------------------------------------------
 

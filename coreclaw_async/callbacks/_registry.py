@@ -1,12 +1,12 @@
 """Where launches live: mint, find by token or run, record notices, forget them in bounded time and number.
 
-:class:`LaunchRegistry` is the one place that knows which launches exist; the endpoint, the
-waiting side and the receiver go through the methods listed under "Interface" and nothing
-else. It is the seam where a store shared by several processes (so that any of them can
-take a notice) would plug in, as another class with the same methods. Such a store must
-keep two promises this one keeps: :meth:`~LaunchRegistry.record` decides atomically per
-launch (the first notice of a status wins, the cap holds), and :meth:`~LaunchRegistry.lookup`
-compares the secret part of a token in constant time.
+:class:`LaunchRegistry` is the one place that knows which launches this receiver minted; the
+endpoint, the waiting side and the receiver go through the methods listed under "Interface"
+and nothing else. It stays the source of truth for them (their :class:`Launch` objects,
+waiters and handlers) when the receiver also has a store shared by several processes
+(``_shared``): the store only adds an index of every process's launches beside it. Like the
+store, it decides atomically per launch (the first notice of a status wins, the cap holds),
+and :meth:`~LaunchRegistry.lookup` compares the secret part of a token in constant time.
 
 Memory is bounded in time and in number. Launches still waiting for a final notice are kept
 in mint order, finished ones in the order they finished, each in an ``OrderedDict`` whose
@@ -39,6 +39,8 @@ class LaunchRegistry:
 
     * ``mint(label) -> Launch``: a new launch (may evict the oldest one when full).
     * ``lookup(token) -> Launch | None``: the live launch a URL token names.
+    * ``by_number(number) -> Launch | None``: the live launch of that number (for notices
+      another process took for it, which come with the launch's number, not its token).
     * ``for_run(run_slug) -> Launch | None``: the launch bound to, or notified about, a run.
     * ``final_notice(run_slug) -> RunCallback | None``: the first final notice of a run.
     * ``record(launch, notice) -> (Verdict, RunCallback)``: offer a parsed notice.
@@ -113,6 +115,14 @@ class LaunchRegistry:
         launch = self._unfinished.get(number) or self._finished.get(number)
         if launch is None or not launch.matches(token):
             return None
+        return self._unexpired(launch)
+
+    def by_number(self, number: int) -> Launch | None:
+        """The live launch of this number, or ``None`` (never minted here, expired, evicted or discarded)."""
+        launch = self._unfinished.get(number) or self._finished.get(number)
+        return None if launch is None else self._unexpired(launch)
+
+    def _unexpired(self, launch: Launch) -> Launch | None:
         if self._expired(launch, time.monotonic()):
             # Past its time but not pruned yet (pruning is incremental): it is gone all the same.
             self._drop(launch)

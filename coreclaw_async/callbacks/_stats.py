@@ -15,7 +15,8 @@ class ReceiverStats:
 
     Attributes:
         received: POSTs that reached the receiver's route.
-        accepted: notices recorded (first of their run and status).
+        accepted: notices recorded for launches of this receiver (first of their run and
+            status), including those another process took for them (``from_store``).
         duplicates: notices dropped because their run and status were already seen (answered 2xx).
         unknown_token: POSTs to a token no live launch has (forged, expired, evicted, or minted
             by another process; answered 404).
@@ -32,6 +33,12 @@ class ReceiverStats:
         expired: launches forgotten because their ``launch_ttl`` or ``finished_retention`` ran out.
         evicted: launches forgotten early because ``max_launches`` were kept (finished ones
             first, then the oldest still waiting for a final notice).
+        forwarded: notices this receiver took for a launch of another process sharing its
+            store, recorded there and put in that process's inbox (answered 200).
+        from_store: notices another process took for launches of this receiver, read from its
+            inbox in the store and delivered here (also counted in ``accepted``).
+        store_errors: store operations that failed or timed out (each outage is also logged
+            once); notices to foreign tokens are answered 503 meanwhile.
     """
 
     received: int
@@ -48,6 +55,9 @@ class ReceiverStats:
     queued_for_handlers: int
     expired: int
     evicted: int
+    forwarded: int = 0
+    from_store: int = 0
+    store_errors: int = 0
 
 
 class ReceiverCounters(Counters):
@@ -58,12 +68,15 @@ class ReceiverCounters(Counters):
         "duplicates",
         "evicted",
         "expired",
+        "forwarded",
+        "from_store",
         "handler_errors",
         "malformed",
         "mismatched",
         "over_limit",
         "received",
         "refused_closed",
+        "store_errors",
         "too_large",
         "unknown_token",
     )
@@ -71,11 +84,14 @@ class ReceiverCounters(Counters):
     duplicates: int
     evicted: int
     expired: int
+    forwarded: int
+    from_store: int
     handler_errors: int
     malformed: int
     mismatched: int
     over_limit: int
     received: int
     refused_closed: int
+    store_errors: int
     too_large: int
     unknown_token: int

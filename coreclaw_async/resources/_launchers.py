@@ -7,6 +7,7 @@ builds one per call or batch, minting callback URLs from a ``CallbackReceiver`` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -144,8 +145,19 @@ class ReceiverLauncher(TaskLauncher):
     async def start(
         self, request: TaskRunRequest, on_send: Callable[[bool], None] | None = None
     ) -> StartedRun:
-        """Start; the returned run is bound to its launch before this returns."""
+        """Start; the returned run is bound to its launch before this returns.
+
+        With a receiver sharing its launches through a store, the start is sent once the
+        launch is registered there (or the store failed to answer in time), so that a notice
+        reaching another process never comes before the launch is known to it.
+        """
         launch = self._launches.pop(request.callback_url or "", None)
+        if launch is not None:
+            try:
+                await launch.registered()
+            except asyncio.CancelledError:
+                launch.discard()  # nothing was sent: no run can report to it
+                raise
         try:
             started = await self._manager.call(
                 self._op, request, timeout=self._timeout, max_retries=self._max_retries, on_send=on_send
