@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python -m coreclaw_async demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check coreclaw_async tests benchmarks
-	$(BIN)/ruff format --check coreclaw_async tests benchmarks
+	$(BIN)/ruff check coreclaw_async tests benchmarks examples
+	$(BIN)/ruff format --check coreclaw_async tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict coreclaw_async
