@@ -70,11 +70,12 @@ _SERVER_CPUS: set[int] = set()  # where server children go once pin_cpus() ran
 
 
 @contextlib.contextmanager
-def server(kind: str = "stub", *, latency: float = 0.0) -> Iterator[Target]:
+def server(kind: str = "stub", *, latency: float = 0.0, extra: tuple[str, ...] = ()) -> Iterator[Target]:
     """Start a server child on 127.0.0.1 and yield its :class:`Target`; always stop it after.
 
     ``kind`` is ``"stub"`` (``benchmarks/stub_server.py``) or ``"fake"``
     (``python -m coreclaw_async.testing``); both print ``KEY=value`` settings lines on start.
+    ``extra`` arguments go to the server's command line (the fake's ``--rate-limit 600``).
     """
     if kind == "stub":
         command = [sys.executable, str(BENCH_DIR / "stub_server.py"), "--port", "0"]
@@ -82,7 +83,7 @@ def server(kind: str = "stub", *, latency: float = 0.0) -> Iterator[Target]:
         command = [sys.executable, "-m", "coreclaw_async.testing", "--port", "0", "--tasks", "3"]
     else:
         raise ValueError(f"unknown server kind {kind!r}")
-    command += ["--host", "127.0.0.1", "--latency", repr(latency)]
+    command += ["--host", "127.0.0.1", "--latency", repr(latency), *extra]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=False)
     try:
         if _SERVER_CPUS:

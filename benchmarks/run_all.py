@@ -19,6 +19,8 @@ Scenarios (each against a server child process on 127.0.0.1, killed when done):
 * server-check: our client and the floor against FakeCoreClaw, to show why the throughput
   scenarios use the stub (its CPU share).
 * model: per-call cost of the model layer (see ``model_overhead.py``).
+* budget: many processes sharing one ``RedisBudget`` against a fake with an account rate limit
+  (see ``shared_budget.py``; needs ``redis-server``, skipped with a note without it).
 
 Repetitions are interleaved (round r starts with a different contender and runs them all),
 every ratio to the floor is taken within a round, and medians are reported. Nothing is
@@ -33,6 +35,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -43,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import model_overhead
+import shared_budget
 from _contenders import CONTENDERS, items
 from _harness import BENCH_DIR, Stopwatch, Target, median, pin_cpus, server, spread
 
@@ -79,6 +83,7 @@ class Plan:
     model_batch_seconds: float
     warmup: int
     run_limit: float  # seconds one measured run may take before it is abandoned
+    budget_runs: int = 1_500  # starts per process in the shared-budget scenario (4 processes)
 
 
 PLANS = {
@@ -101,6 +106,7 @@ PLANS = {
         model_batch_seconds=0.03,
         warmup=300,
         run_limit=120.0,
+        budget_runs=300,
     ),
     "default": Plan(
         reps=7,
@@ -124,7 +130,7 @@ PLANS = {
     ),
 }
 
-SCENARIOS = ("throughput", "latency", "scale", "server-check", "model")
+SCENARIOS = ("throughput", "latency", "scale", "server-check", "model", "budget")
 
 
 def log(message: str) -> None:
@@ -355,6 +361,14 @@ def scenario_server_check(plan: Plan) -> dict:
     return out
 
 
+def scenario_budget(plan: Plan) -> dict:
+    if shutil.which("redis-server") is None:
+        log("budget: skipped, redis-server is not installed")
+        return {"skipped": "redis-server is not installed"}
+    log(f"budget: 4 processes x {plan.budget_runs:,} starts with and without a shared RedisBudget")
+    return shared_budget.run(processes=4, runs=plan.budget_runs)
+
+
 def scenario_model(plan: Plan) -> dict:
     log(f"model: {plan.model_rounds} interleaved rounds of timeit loops")
     rows = model_overhead.measure(rounds=plan.model_rounds, batch_seconds=plan.model_batch_seconds)
@@ -507,6 +521,36 @@ def _targets(results: dict) -> tuple[list[str], list[dict]]:
                 "unit": "MB",
             }
         )
+    budget = scenarios.get("budget")
+    if budget is not None and "skipped" not in budget:
+        fleet = budget["fleet"]
+        checks.append(
+            {
+                "what": "shared budget: starts/s as a share of the account limit",
+                "measured": fleet["share_of_limit"],
+                "goal": f">= {shared_budget.AIM_SHARE:.2f}x",
+                "met": fleet["share_of_limit"] >= shared_budget.AIM_SHARE,
+                "unit": "x",
+            }
+        )
+        checks.append(
+            {
+                "what": "shared budget: rate-limited answers per start",
+                "measured": fleet["rate_limited_share"],
+                "goal": f"<= {shared_budget.AIM_LIMITED:.2f}x",
+                "met": fleet["rate_limited_share"] <= shared_budget.AIM_LIMITED,
+                "unit": "x",
+            }
+        )
+        checks.append(
+            {
+                "what": "shared budget: Redis round trips per start",
+                "measured": fleet["round_trips_per_start"],
+                "goal": f"<= {shared_budget.AIM_ROUND_TRIPS:.2f}x",
+                "met": fleet["round_trips_per_start"] <= shared_budget.AIM_ROUND_TRIPS,
+                "unit": "x",
+            }
+        )
     lines = ["Targets (compared, not asserted)", f"  {'target':<52} {'measured':>9} {'goal':>10}  verdict"]
     for check in checks:
         shown = f"{check['measured']:.2f}x" if check["unit"] == "x" else f"{check['measured']:.1f} MB"
@@ -530,6 +574,11 @@ def render(results: dict) -> str:
     if "model" in scenarios:
         model = model_overhead.render(scenarios["model"]["rows"]).splitlines()
         sections.append(["Model layer, per call (timeit, medians)", *model])
+    budget = scenarios.get("budget")
+    if budget is not None:
+        sections.append(
+            [budget["skipped"]] if "skipped" in budget else shared_budget.render(budget).splitlines()
+        )
     targets, _ = _targets(results)
     if len(targets) > 2:
         sections.append(targets)
@@ -640,6 +689,7 @@ def main() -> int:
         "scale": lambda: scenario_scale(plan, full=args.full),
         "server-check": lambda: scenario_server_check(plan),
         "model": lambda: scenario_model(plan),
+        "budget": lambda: scenario_budget(plan),
     }
     try:
         for name in SCENARIOS:
