@@ -21,8 +21,9 @@ class BudgetTimeout(GateTimeout):
     """The shared budget cannot let a request through before its deadline (nothing was sent).
 
     ``reason`` is ``"cooldown"`` (an account-wide rate-limit cooldown outlasts the deadline),
-    ``"pace"`` (the shared ``max_rate``), ``"slot"`` (the shared ``max_in_flight``) or
-    ``"capacity"`` (an account-wide wait for plan capacity).
+    ``"pace"`` (the shared ``max_rate``), ``"slot"`` (the shared ``max_in_flight``),
+    ``"capacity"`` (an account-wide wait for plan capacity) or ``"ask"`` (the budget itself
+    did not answer before the deadline).
     """
 
 

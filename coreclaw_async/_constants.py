@@ -245,6 +245,11 @@ CALLBACK_INBOX_BLOCK = 1.0
 # Messages one read of the inbox takes at most.
 CALLBACK_INBOX_BATCH = 100
 
+# With a shared store, a receiver remembers this many final notices it accepted for other
+# processes' launches (oldest forgotten first), so that its final_notice() and wait() see
+# them too, also when the process that minted the launch is gone.
+CALLBACK_MAX_FOREIGN_FINALS = 10_000
+
 # After a failed read the inbox reader waits about this long, doubling per failure in a row
 # up to the maximum: short enough that sharing resumes within seconds of Redis coming back.
 CALLBACK_INBOX_RETRY_BASE = 0.1
@@ -288,6 +293,17 @@ BUDGET_LEASE_MARGIN = 5.0
 # this delay if none comes: one round trip per request instead of two.
 BUDGET_RELEASE_DELAY = 0.02
 
-# While max_in_flight is full, a waiting request asks again after a jittered pause of about
-# this long (leases free as answers come, which no Redis event announces to other processes).
-BUDGET_FULL_POLL = 0.01
+# While max_in_flight is full, a waiting request asks again when a process announces freed
+# slots on the budget's channel, or at the latest after a jittered pause that starts at
+# BUDGET_FULL_POLL and doubles per ask up to BUDGET_FULL_POLL_MAX (an announcement can be
+# missed: the listener reconnecting, or the slot lapsing instead of being released).
+BUDGET_FULL_POLL = 0.25
+BUDGET_FULL_POLL_MAX = 2.0
+
+# Released leases waiting to go back to Redis (while it is unreachable) are kept up to this
+# many; older ones are dropped and lapse in Redis on their own.
+BUDGET_MAX_PENDING_RELEASES = 100_000
+
+# Redis's connection pool is capped and every connection is busy: the ask waits this long
+# (jittered) and tries again within its deadline; a busy pool is not an outage.
+BUDGET_POOL_BUSY_PAUSE = 0.005

@@ -76,6 +76,7 @@ _SHARED_GATE_MESSAGES = {
     "(it was not sent)",
     "capacity": "The plan's concurrent-run limit is full for the whole account until past this "
     "call's deadline (the start was not sent)",
+    "ask": "The shared budget's Redis did not answer before this call's deadline (the request was not sent)",
 }
 
 

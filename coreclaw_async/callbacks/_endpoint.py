@@ -62,6 +62,8 @@ class CallbackEndpoint:
         max_body: larger bodies are answered 413 without being parsed.
         is_closed: whether the receiver is closed (answer 503).
         deliver: called with each accepted notice and its launch, after recording.
+        deliver_foreign: called with each accepted final notice of another process's launch
+            and its run slug (that process gets it through the store as well).
         public_url: the receiver's ``public_url`` (named in the unknown-token warning).
         shared: the receiver's side of its shared store, if it has one.
     """
@@ -69,6 +71,7 @@ class CallbackEndpoint:
     __slots__ = (
         "_counters",
         "_deliver",
+        "_deliver_foreign",
         "_is_closed",
         "_max_body",
         "_public_url",
@@ -85,6 +88,7 @@ class CallbackEndpoint:
         max_body: int,
         is_closed: Callable[[], bool],
         deliver: Callable[[Launch, RunCallback], None],
+        deliver_foreign: Callable[[str, RunCallback], None],
         public_url: Callable[[], str | None],
         shared: SharedIndex | None = None,
     ) -> None:
@@ -94,6 +98,7 @@ class CallbackEndpoint:
         self._max_body = max_body
         self._is_closed = is_closed
         self._deliver = deliver
+        self._deliver_foreign = deliver_foreign
         self._public_url = public_url
         self._unknown = RateLimitedWarning(CALLBACK_WARNING_INTERVAL)
 
@@ -175,6 +180,9 @@ class CallbackEndpoint:
             return _answer(503, "store unavailable")
         if verdict is Verdict.ACCEPTED:
             self._counters.forwarded += 1
+            slug = notice.run_slug or entry.run_slug
+            if notice.is_final and slug is not None:
+                self._deliver_foreign(slug, notice)
             logger.debug(
                 "callback: run %s is %s (forwarded to the process that minted its launch)",
                 shown(notice.run_slug),

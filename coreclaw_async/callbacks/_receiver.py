@@ -144,6 +144,7 @@ class CallbackReceiver:
             max_body=max_body,
             is_closed=lambda: self._closed,
             deliver=self._deliver,
+            deliver_foreign=self._deliver_foreign,
             public_url=lambda: self._public_url,
             shared=self._shared,
         )
@@ -385,8 +386,9 @@ class CallbackReceiver:
     def final_notice(self, run_slug: str) -> RunCallback | None:
         """The first final notice received for ``run_slug``, if any (no waiting).
 
-        Only this receiver's launches are searched. With a shared store, the final notice of
-        any launch (a process that is gone included) is ``await store.final_notice(run_slug)``.
+        This receiver's launches are searched, and with a shared store the final notices it
+        accepted for other processes' launches. The final notice of any launch of the store,
+        whichever process took it, is ``await store.final_notice(run_slug)``.
         """
         return self._registry.final_notice(require_slug("run_slug", run_slug))
 
@@ -451,6 +453,12 @@ class CallbackReceiver:
             self._dispatch.submit(notice, launch.number)
         if notice.is_final:
             self._waiting.final_known(launch, slug)
+
+    def _deliver_foreign(self, run_slug: str, notice: RunCallback) -> None:
+        """A final notice this receiver accepted for another process's launch: its own
+        ``final_notice()`` and ``wait()`` see it too (that process may be gone)."""
+        if self._registry.foreign_final(run_slug, notice):
+            self._waiting.run_final(run_slug)
 
     def _launch_base(self) -> str:
         # Launches exist only once public_url is known (mint refuses before).

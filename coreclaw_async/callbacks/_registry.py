@@ -22,7 +22,7 @@ import itertools
 import time
 from collections import OrderedDict
 
-from .._constants import CALLBACK_PRUNE_BUDGET, CALLBACK_WARNING_INTERVAL
+from .._constants import CALLBACK_MAX_FOREIGN_FINALS, CALLBACK_PRUNE_BUDGET, CALLBACK_WARNING_INTERVAL
 from .._validation import require_slug
 from ..models.callbacks import RunCallback
 from ._launch import Launch, LaunchHooks, Verdict, new_secret, token_number
@@ -62,6 +62,7 @@ class LaunchRegistry:
         "_counters",
         "_evicted_waiting",
         "_finished",
+        "_foreign",
         "_hooks",
         "_max",
         "_numbers",
@@ -90,6 +91,8 @@ class LaunchRegistry:
         self._finished: OrderedDict[int, Launch] = OrderedDict()
         # Run slug -> launch, for every slug a live launch was bound to or told about.
         self._by_slug: dict[str, Launch] = {}
+        # Run slug -> the first final notice this receiver accepted for another process's launch.
+        self._foreign: OrderedDict[str, RunCallback] = OrderedDict()
         self._evicted_waiting = RateLimitedWarning(CALLBACK_WARNING_INTERVAL)
 
     def __len__(self) -> int:
@@ -143,8 +146,18 @@ class LaunchRegistry:
         """The first final notice received for ``run_slug``, if any."""
         launch = self._by_slug.get(run_slug)
         if launch is None:
-            return None
+            return self._foreign.get(run_slug)
         return next((n for n in launch.notices if n.is_final and n.run_slug == run_slug), None)
+
+    def foreign_final(self, run_slug: str, notice: RunCallback) -> bool:
+        """Remember a final notice accepted here for another process's launch; ``True`` if it is
+        the first for ``run_slug`` (bounded: the oldest are forgotten first)."""
+        if run_slug in self._foreign:
+            return False
+        self._foreign[run_slug] = notice
+        if len(self._foreign) > CALLBACK_MAX_FOREIGN_FINALS:
+            self._foreign.popitem(last=False)
+        return True
 
     def record(self, launch: Launch, notice: RunCallback) -> tuple[Verdict, RunCallback]:
         """Offer a parsed notice to ``launch``: the verdict and the notice as recorded.

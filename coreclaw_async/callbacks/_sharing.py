@@ -17,6 +17,7 @@ process, as without a store.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import secrets
 import time
@@ -59,13 +60,14 @@ class SharedIndex:
         "_counters",
         "_down",
         "_failures",
+        "_id",
+        "_pid",
         "_position",
         "_reader",
         "_retry_at",
         "_store",
         "_take",
         "_tasks",
-        "instance_id",
     )
 
     def __init__(
@@ -74,8 +76,8 @@ class SharedIndex:
         self._store = store
         self._counters = counters
         self._take = take
-        self.instance_id = secrets.token_hex(16)
-        """This receiver's id in the store: the owner of its launches and the name of its inbox."""
+        self._pid = os.getpid()
+        self._id = secrets.token_hex(16)
         # Sharing tasks still running, kept here so that they are not collected and close() can wait.
         self._tasks: set[asyncio.Task[bool]] = set()
         self._reader: asyncio.Task[None] | None = None
@@ -85,6 +87,24 @@ class SharedIndex:
         self._failures = 0
         self._retry_at = 0.0
         self._closed = False
+
+    @property
+    def instance_id(self) -> str:
+        """This receiver's id in the store: the owner of its launches and the name of its inbox.
+
+        Made again in a forked child (a pre-forking server that built the receiver before the
+        fork): the child's launches, and its inbox, are its own.
+        """
+        self._check_fork()
+        return self._id
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            self._pid = os.getpid()
+            self._id = secrets.token_hex(16)
+            self._position = "0"
+            self._reader = None
+            self._tasks = set()
 
     # -- calling the store -----------------------------------------------------------------
 
@@ -273,6 +293,7 @@ class SharedIndex:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        self._check_fork()
         reader = self._reader
         if reader is not None and not reader.done():
             home = reader.get_loop()

@@ -85,6 +85,10 @@ class Waiting:
     def final_known(self, launch: Launch, run_slug: str) -> None:
         """A final notice of ``run_slug`` was recorded on ``launch``: wake its waiters and subscribers."""
         self.launch_final(launch)
+        self.run_final(run_slug)
+
+    def run_final(self, run_slug: str) -> None:
+        """A final notice of ``run_slug`` is known: wake the waits and subscribers of that run."""
         for listener in tuple(self._listeners.get(run_slug, ())):
             _call(listener, run_slug)
 

@@ -19,7 +19,17 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "coreclaw_async.redis needs the 'redis' extra: pip install 'coreclaw-async[redis]'"
     ) from exc
 
+from .._budget import BudgetTimeout, SharedBudget
+from ..errors import BudgetUnavailableError, CallbackStoreError
 from ._budget import BudgetStats, RedisBudget
 from ._store import RedisCallbackStore
 
-__all__ = ["BudgetStats", "RedisBudget", "RedisCallbackStore"]
+__all__ = [
+    "BudgetStats",
+    "BudgetTimeout",
+    "BudgetUnavailableError",
+    "CallbackStoreError",
+    "RedisBudget",
+    "RedisCallbackStore",
+    "SharedBudget",
+]

@@ -24,37 +24,39 @@ nothing is sent before the budget answered.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import itertools
 import logging
+import os
 import random
 import secrets
-import sys
-from collections.abc import Awaitable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-import attrs
 from redis.exceptions import RedisError
 
 from .._budget import BudgetTimeout
 from .._constants import (
     BUDGET_FULL_POLL,
+    BUDGET_FULL_POLL_MAX,
     BUDGET_KEY_PREFIX,
     BUDGET_LEASE_MARGIN,
+    BUDGET_MAX_PENDING_RELEASES,
+    BUDGET_POOL_BUSY_PAUSE,
     BUDGET_REDIS_TIMEOUT,
     BUDGET_RELEASE_DELAY,
     BUDGET_RETRY_INTERVAL,
     LOGGER_NAME,
 )
-from .._counters import Counters
-from .._validation import require_int, require_number, require_text
+from .._validation import require_int, require_number
 from ..errors import BudgetUnavailableError, InvalidParameterError
-from ._budget_scripts import ACQUIRE, HOLD
+from ._budget_scripts import ACQUIRE, HOLD, RELEASE
+from ._budget_stats import BudgetCounters, BudgetStats
+from ._common import FAILURES, bounded, check_key_part, check_redis, database, pool_busy
 
 __all__ = ["BudgetStats", "RedisBudget"]
 
 logger = logging.getLogger(LOGGER_NAME)
-
-T = TypeVar("T")
 
 _REASONS = {1: "cooldown", 2: "capacity", 3: "slot", 4: "pace"}
 # Stopping the listener: cancel it up to this many times, this many seconds apart.
@@ -62,90 +64,12 @@ _STOP_ATTEMPTS = 40
 _STOP_PAUSE = 0.05
 # At most this many released leases ride on one acquire (Lua's unpack has a stack limit).
 _MAX_RELEASES_PER_ASK = 256
-# Redis unreachable: connection refused or reset, timeouts, a server that answers garbage.
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# _ask_redis: Redis did not answer (the request goes on without the budget, or fails).
+_DOWN = -1
+# _ask_redis: the Redis client's connection pool is capped and full: not an outage, ask again.
+_BUSY = -2
 
 Unavailable = Literal["warn", "raise"]
-
-
-@attrs.frozen
-class BudgetStats:
-    """A snapshot of what one :class:`RedisBudget` (in this process) has done (``budget.stats``).
-
-    Attributes:
-        acquires: requests that asked the budget.
-        round_trips: Redis commands sent for them (asks, releases, cooldown notes).
-        waits: asks that had to wait (pace, cooldown, capacity, a full ``max_in_flight``).
-        waited_seconds: time requests spent waiting here, however each wait ended.
-        timeouts: requests refused because their turn would come after their deadline.
-        cooldowns_shared: rate-limit cooldowns (and capacity holds) this process set for all.
-        cooldowns_heard: cooldowns and holds announced by any process, this one included.
-        unavailable: requests that went on without the budget (or failed) because Redis
-            could not be reached.
-        outages: times Redis went from reachable to unreachable.
-    """
-
-    acquires: int
-    round_trips: int
-    waits: int
-    waited_seconds: float
-    timeouts: int
-    cooldowns_shared: int
-    cooldowns_heard: int
-    unavailable: int
-    outages: int
-
-
-class _BudgetCounters(Counters):
-    __slots__ = (
-        "acquires",
-        "cooldowns_heard",
-        "cooldowns_shared",
-        "outages",
-        "round_trips",
-        "timeouts",
-        "unavailable",
-        "waited_seconds",
-        "waits",
-    )
-    acquires: int
-    round_trips: int
-    waits: int
-    waited_seconds: float
-    timeouts: int
-    cooldowns_shared: int
-    cooldowns_heard: int
-    unavailable: int
-    outages: int
-
-
-if sys.version_info >= (3, 11):
-
-    async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _bounded(awaitable: Awaitable[T], seconds: float) -> T:
-        return await asyncio.wait_for(awaitable, seconds)
-
-
-def _check_redis(redis: Any) -> Any:
-    if not callable(getattr(redis, "register_script", None)) or not callable(getattr(redis, "pubsub", None)):
-        raise InvalidParameterError(
-            "redis", f"must be a redis.asyncio.Redis client, got {type(redis).__name__}"
-        )
-    return redis
-
-
-def _check_name(field: str, value: object) -> str:
-    text = require_text(field, value)
-    if not text.strip() or any(c in text for c in "{} \t\r\n"):
-        raise InvalidParameterError(
-            field, f"must be non-blank text without spaces or braces, got {text!r:.60}"
-        )
-    return text
 
 
 class RedisBudget:
@@ -204,8 +128,8 @@ class RedisBudget:
         retry_interval: float = BUDGET_RETRY_INTERVAL,
         lease_margin: float = BUDGET_LEASE_MARGIN,
     ) -> None:
-        self._redis = _check_redis(redis)
-        self.name = _check_name("name", name)
+        self._redis = check_redis(redis, "pubsub")
+        self.name = check_key_part("name", name)
         if max_rate is not None:
             max_rate = require_number("max_rate", max_rate, minimum=0, exclusive=True)
         if max_in_flight is not None:
@@ -222,14 +146,19 @@ class RedisBudget:
         self._lease_margin = require_number("lease_margin", lease_margin, minimum=0)
         base = f"{BUDGET_KEY_PREFIX}:{{{self.name}}}"
         self._keys = [f"{base}:pace", f"{base}:cooldown", f"{base}:capacity", f"{base}:leases"]
-        self._channel = f"{base}:events"
+        # Keys live in one database, but pub/sub channels are shared by all of a server's
+        # databases: the database number keeps budgets of one name in two databases apart.
+        self._channel = f"{base}:events:{database(redis)}"
         self._interval_us = round(1_000_000 / max_rate) if max_rate else 0
         self._ask = redis.register_script(ACQUIRE)
         self._hold = redis.register_script(HOLD)
+        self._give_back = redis.register_script(RELEASE)
+        # Lease ids name the process that holds them: made again in a forked child.
+        self._pid = os.getpid()
         self._instance = secrets.token_hex(6)
         self._lease_numbers = itertools.count()
         self._rng = random.Random()
-        self._counters = _BudgetCounters()
+        self._counters = BudgetCounters()
         # Local knowledge, in loop.time(): holds heard from any process, and the outage.
         self._cooldown_until = 0.0
         self._capacity_until = 0.0
@@ -240,6 +169,10 @@ class RedisBudget:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Requests of this process waiting for a max_in_flight slot, first come first woken,
+        # and the count of slot announcements heard (an ask that began before one is retried).
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._slots_heard = 0
         self._clients = 0
         self._stopping = False
 
@@ -312,6 +245,7 @@ class RedisBudget:
         counters.acquires += 1
         start = loop.time()
         waited = False
+        full_asks = 0
         try:
             # Bounded by the deadline: every pass returns, raises, or sleeps a positive time
             # that ends before the deadline (a wait past it raises instead).
@@ -329,10 +263,18 @@ class RedisBudget:
                     self._go_on_without()
                     return None
                 lease = f"{self._instance}:{next(self._lease_numbers)}" if self.max_in_flight else ""
+                heard = self._slots_heard
                 status, wait = await self._ask_redis(lease, deadline, run_start)
-                if status is None:
+                if status == _DOWN:
                     self._go_on_without()
                     return None
+                if status == _BUSY:
+                    pause = BUDGET_POOL_BUSY_PAUSE * (0.5 + self._rng.random())
+                    if loop.time() + pause > deadline:
+                        raise BudgetTimeout("ask")
+                    waited = True
+                    await asyncio.sleep(pause)
+                    continue
                 if status == 0:
                     if wait <= 0:
                         return lease or None
@@ -350,9 +292,19 @@ class RedisBudget:
                     continue
                 reason = _REASONS.get(status, "slot")
                 if status == 3:
-                    wait = BUDGET_FULL_POLL * (0.5 + self._rng.random())
-                else:
-                    self._note_hold(reason, loop.time() + wait)
+                    waited = True
+                    if self._slots_heard == heard:
+                        # Woken by a slot announcement, or after a pause doubling per ask.
+                        pause = min(BUDGET_FULL_POLL * 2**full_asks, BUDGET_FULL_POLL_MAX)
+                        full_asks += 1
+                        pause *= 0.5 + self._rng.random()
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            raise BudgetTimeout(reason)
+                        if not await self._slot_freed(min(pause, remaining)) and pause >= remaining:
+                            raise BudgetTimeout(reason)  # no slot came before the deadline
+                    continue
+                self._note_hold(reason, loop.time() + wait)
                 if status == 4 or loop.time() + wait > deadline:
                     raise BudgetTimeout(reason)
                 waited = True
@@ -369,10 +321,14 @@ class RedisBudget:
         """The request holding ``lease`` is over; its slot goes back with the next ask (or shortly)."""
         if not lease or not isinstance(lease, str):
             return
-        self._released.append(lease)
-        loop = self._loop
-        if self._flush_handle is None and loop is not None and not loop.is_closed():
-            self._flush_handle = loop.call_later(BUDGET_RELEASE_DELAY, self._flush_soon)
+        self._keep_released([lease])
+        if self._wake_slot_waiters(1):
+            return  # a request of this process asks now, and its ask carries the lease back
+        if self._clients == 0:
+            # No client is left to ask again soon (closed mid-request): send it back now.
+            self._flush_soon()
+        else:
+            self._schedule_flush(BUDGET_RELEASE_DELAY)
 
     def rate_limited(self, cooldown: float) -> None:
         """A client got a rate-limit answer: every client of the budget waits ``cooldown`` seconds."""
@@ -385,14 +341,25 @@ class RedisBudget:
     # -- internals ---------------------------------------------------------------------
 
     def _bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        if os.getpid() != self._pid:
+            # A forked child (a pre-forking server built the budget before the fork): a lease
+            # id of its own, and none of its parent's leases or tasks.
+            self._pid = os.getpid()
+            self._instance = secrets.token_hex(6)
+            self._lease_numbers = itertools.count()
+            self._released = []
+            self._loop = None
         if self._loop is not loop:
             # First use, or a new event loop (the old one's tasks ended with it).
             self._loop = loop
             self._listener = None
             self._flush_handle = None
             self._tasks = set()
+            self._slot_waiters = collections.deque()
         listener = self._listener
-        if listener is None or listener.done():
+        # Only while a client uses the budget: a retry after the last one closed asks, but
+        # does not start listening again (nothing would stop it).
+        if (listener is None or listener.done()) and self._clients > 0:
             self._listener = loop.create_task(self._listen(), name=f"coreclaw_async.budget-{self.name}")
 
     def _local_hold(self, now: float, run_start: bool) -> tuple[str, float] | None:
@@ -402,7 +369,7 @@ class RedisBudget:
             return "capacity", self._capacity_until
         return None
 
-    async def _ask_redis(self, lease: str, deadline: float, run_start: bool) -> tuple[int | None, float]:
+    async def _ask_redis(self, lease: str, deadline: float, run_start: bool) -> tuple[int, float]:
         loop = asyncio.get_running_loop()
         now = loop.time()
         released = self._released[:_MAX_RELEASES_PER_ASK]
@@ -416,24 +383,28 @@ class RedisBudget:
             lifetime_ms,
             max_wait_us,
             "1" if run_start else "0",
+            self._channel,
             *released,
         ]
         self._counters.round_trips += 1
+        remaining = deadline - now
         try:
-            reply = await _bounded(
-                self._ask(keys=self._keys, args=args),
-                max(min(self._redis_timeout, deadline - now), 0.001),
+            reply = await bounded(
+                self._ask(keys=self._keys, args=args), max(min(self._redis_timeout, remaining), 0.001)
             )
-        except _FAILURES as exc:
-            # Whatever Redis did with this ask, its leases lapse on their own.
+        except BaseException as exc:
+            # Whatever Redis did with this ask (the lease may have been granted), the released
+            # leases and this one go back with a later ask or flush.
+            self._keep_released([*released, lease] if lease else released)
+            if not isinstance(exc, FAILURES):
+                raise  # cancelled
+            if pool_busy(exc):
+                return _BUSY, 0.0
+            if remaining < self._redis_timeout and not isinstance(exc, RedisError):
+                # The call's deadline cut the ask short: this request's loss, not an outage.
+                raise BudgetTimeout("ask") from None
             self._went_down(exc)
-            return None, 0.0
-        except BaseException:
-            # Cancelled mid-ask: the lease may have been granted; hand it (and the others) back.
-            self._released.extend(released)
-            if lease:
-                self._released.append(lease)
-            raise
+            return _DOWN, 0.0
         self._came_back()
         return int(reply[0]), int(reply[1]) / 1_000_000
 
@@ -449,7 +420,9 @@ class RedisBudget:
     def _went_down(self, exc: BaseException) -> None:
         loop = asyncio.get_running_loop()
         self._down_until = loop.time() + self._retry_interval
-        self._released.clear()  # they lapse in Redis by themselves
+        # The released leases stay for when Redis answers again (else they would hold their
+        # slots until they lapse); the flush waits out the outage's retry interval.
+        self._schedule_flush(self._retry_interval)
         if not self._down:
             self._down = True
             self._counters.outages += 1
@@ -471,6 +444,20 @@ class RedisBudget:
         if self._down:
             self._down = False
             logger.warning("shared budget %r: Redis is reachable again; sharing resumes", self.name)
+            if self._released:
+                self._schedule_flush(0.0)
+
+    def _keep_released(self, leases: list[str]) -> None:
+        released = self._released
+        released.extend(leases)
+        if len(released) > BUDGET_MAX_PENDING_RELEASES:
+            # Bounded through a long outage: the oldest lapse in Redis on their own.
+            del released[: len(released) - BUDGET_MAX_PENDING_RELEASES]
+
+    def _schedule_flush(self, delay: float) -> None:
+        loop = self._loop
+        if self._flush_handle is None and loop is not None and not loop.is_closed():
+            self._flush_handle = loop.call_later(delay, self._flush_soon)
 
     def _flush_soon(self) -> None:
         self._flush_handle = None
@@ -480,7 +467,7 @@ class RedisBudget:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         if loop.time() < self._down_until:
-            self._released.clear()
+            self._schedule_flush(self._down_until - loop.time())
             return
         # Bounded: each pass takes up to _MAX_RELEASES_PER_ASK leases off the list.
         while self._released:
@@ -488,9 +475,16 @@ class RedisBudget:
             del self._released[: len(batch)]
             self._counters.round_trips += 1
             try:
-                await _bounded(self._redis.zrem(self._keys[3], *batch), self._redis_timeout)
-            except _FAILURES as exc:
-                self._went_down(exc)
+                args = [self.max_in_flight or 0, self._channel, *batch]
+                await bounded(self._give_back(keys=[self._keys[3]], args=args), self._redis_timeout)
+            except BaseException as exc:
+                self._keep_released(batch)
+                if not isinstance(exc, FAILURES):
+                    raise
+                if pool_busy(exc):
+                    self._schedule_flush(BUDGET_RELEASE_DELAY)
+                else:
+                    self._went_down(exc)
                 return
             self._came_back()
 
@@ -514,14 +508,22 @@ class RedisBudget:
             self._capacity_until = max(self._capacity_until, until)
 
     async def _share_hold(self, key: str, name: str, ms: int) -> None:
-        self._counters.round_trips += 1
-        try:
-            extended = await _bounded(
-                self._hold(keys=[key], args=[ms, self._channel, name]), self._redis_timeout
-            )
-        except _FAILURES as exc:
-            self._went_down(exc)
-            return
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._redis_timeout
+        # Bounded by redis_timeout: a busy pool is tried again after a short pause until then.
+        while True:
+            self._counters.round_trips += 1
+            try:
+                extended = await bounded(
+                    self._hold(keys=[key], args=[ms, self._channel, name]), self._redis_timeout
+                )
+                break
+            except FAILURES as exc:
+                if pool_busy(exc) and loop.time() < give_up:
+                    await asyncio.sleep(BUDGET_POOL_BUSY_PAUSE)
+                    continue
+                self._went_down(exc)
+                return
         self._came_back()
         if extended:
             self._counters.cooldowns_shared += 1
@@ -537,13 +539,44 @@ class RedisBudget:
 
     def _heard(self, data: Any) -> None:
         text = data.decode() if isinstance(data, bytes) else str(data)
-        kind, _, ms = text.partition(":")
+        kind, _, number = text.partition(":")
         try:
-            seconds = int(ms) / 1000
+            value = int(number)
         except ValueError:
             return
+        if kind == "slot":
+            self._slots_heard += 1
+            self._wake_slot_waiters(value)
+            return
+        seconds = value / 1000
         self._counters.cooldowns_heard += 1
         self._note_hold(kind, asyncio.get_running_loop().time() + seconds)
+
+    async def _slot_freed(self, timeout: float) -> bool:
+        """Wait until a slot is announced (or handed over here), at most ``timeout`` seconds;
+        whether one was."""
+        future = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(future)
+        try:
+            await asyncio.wait((future,), timeout=timeout)
+            return future.done() and not future.cancelled()
+        finally:
+            if not future.done():
+                future.cancel()
+                # Rarely more than a few: a waiter leaves the queue once woken or timed out.
+                with contextlib.suppress(ValueError):
+                    self._slot_waiters.remove(future)
+
+    def _wake_slot_waiters(self, count: int) -> bool:
+        """Wake up to ``count`` waiting requests, oldest first; whether one was woken."""
+        woken = 0
+        waiters = self._slot_waiters
+        while waiters and woken < count:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                woken += 1
+        return woken > 0
 
     async def _listen(self) -> None:
         """Apply the holds any process announces, for as long as the budget is in use here."""
@@ -555,16 +588,20 @@ class RedisBudget:
                 await asyncio.sleep(pause)
             pubsub = self._redis.pubsub()
             try:
-                await _bounded(pubsub.subscribe(self._channel), self._redis_timeout)
+                await bounded(pubsub.subscribe(self._channel), self._redis_timeout)
                 while not self._stopping:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self._heard(message.get("data"))
-            except _FAILURES as exc:
+            except FAILURES as exc:
+                if pool_busy(exc):
+                    # Every pooled connection is busy for now: not an outage, try again soon.
+                    await asyncio.sleep(BUDGET_POOL_BUSY_PAUSE * 10)
+                    continue
                 self._went_down(exc)
                 await asyncio.sleep(self._retry_interval)
             finally:
                 try:
                     await asyncio.shield(pubsub.aclose())
-                except (*_FAILURES, asyncio.CancelledError):
+                except (*FAILURES, asyncio.CancelledError):
                     pass

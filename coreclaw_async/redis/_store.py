@@ -35,7 +35,6 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import attrs
-from redis.exceptions import RedisError
 
 from .._constants import (
     CALLBACK_INBOX_BATCH,
@@ -46,17 +45,15 @@ from .._constants import (
     DEFAULT_CALLBACK_INBOX_TTL,
     MAX_NOTICES_PER_LAUNCH,
 )
-from .._validation import require_number, require_slug, require_text
+from .._validation import require_number, require_slug
 from ..callbacks import CallbackStoreError, InboxNotice, SharedLaunch, Verdict
-from ..errors import InvalidCallbackError, InvalidParameterError
+from ..errors import InvalidCallbackError
 from ..models.callbacks import RunCallback
+from ._common import FAILURES, check_key_part, check_redis
 
 __all__ = ["RedisCallbackStore"]
 
 _T = TypeVar("_T")
-
-# Redis unreachable: connection refused or reset, timeouts, a server that answers garbage.
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 # KEYS: 1 launch, 2 notices, 3 run key of the notice's run (unused without one), 4 owner's inbox.
 # ARGV: 1 launch key, 2 owner, 3 recorder, 4 run id ('' = none), 5 status id, 6 entry,
@@ -247,24 +244,6 @@ def _milliseconds(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
 
-def _check_redis(redis: Any) -> Any:
-    if not callable(getattr(redis, "register_script", None)) or not callable(getattr(redis, "xread", None)):
-        raise InvalidParameterError(
-            "redis", f"must be a redis.asyncio.Redis client, got {type(redis).__name__}"
-        )
-    return redis
-
-
-def _check_prefix(prefix: Any) -> str:
-    text = require_text("prefix", prefix)
-    if not text.strip() or len(text) > 200 or any(c in text for c in "{} \t\r\n"):
-        raise InvalidParameterError(
-            "prefix",
-            f"must be non-blank text of 200 characters at most, without spaces or braces: {text!r:.60}",
-        )
-    return text
-
-
 class RedisCallbackStore:
     """Launches shared by the callback receivers of every process given a store of the same Redis and prefix.
 
@@ -309,8 +288,8 @@ class RedisCallbackStore:
         entry_ttl: float = DEFAULT_CALLBACK_ENTRY_TTL,
         inbox_ttl: float = DEFAULT_CALLBACK_INBOX_TTL,
     ) -> None:
-        self._redis = _check_redis(redis)
-        self.prefix = _check_prefix(prefix)
+        self._redis = check_redis(redis, "xread")
+        self.prefix = check_key_part("prefix", prefix)
         self.entry_ttl = require_number("entry_ttl", entry_ttl, minimum=0.001)
         self.inbox_ttl = require_number("inbox_ttl", inbox_ttl, minimum=0.001)
         self._base = f"{{{self.prefix}}}"
@@ -469,6 +448,6 @@ class RedisCallbackStore:
     async def _bounded(self, operation: Awaitable[_T]) -> _T:
         try:
             return await asyncio.wait_for(operation, CALLBACK_STORE_TIMEOUT)
-        except _FAILURES as exc:
+        except FAILURES as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             raise CallbackStoreError(f"The callback store could not be read ({reason})") from exc

@@ -115,6 +115,16 @@ class RedisServer:
         except OSError:
             return False
 
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open but nothing is answered (a stalled Redis)."""
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self._process is not None:
+            os.kill(self._process.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL the server (no clean shutdown), as if its host died."""
         self._signal(signal.SIGKILL)
@@ -129,6 +139,7 @@ class RedisServer:
             return
         self._process = None
         if process.poll() is None:
+            os.kill(process.pid, signal.SIGCONT)  # a paused server would not act on SIGTERM
             os.kill(process.pid, signum)
             try:
                 process.wait(timeout=5)

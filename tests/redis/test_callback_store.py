@@ -270,6 +270,25 @@ async def test_a_notice_for_a_launch_whose_process_is_gone_stays_readable_from_t
     assert [n.run_status for n in await store.notices(SLUG)] == ["running", "succeeded"]
     assert await store.final_notice(OTHER) is None
     assert launch.notices == ()  # the closed receiver took nothing
+    # The process that took the notice sees it as if it had minted the launch.
+    taken = b.final_notice(SLUG)
+    assert taken is not None
+    assert taken.run_status == "succeeded"
+    assert (await b.wait(SLUG, timeout=1)).run_status == "succeeded"
+    assert b.final_notice(OTHER) is None
+
+
+async def test_a_waiter_in_the_process_that_takes_a_final_notice_is_woken_too(
+    pair: Pair, http: aiohttp.ClientSession
+) -> None:
+    a, b, _ = pair
+    launch = await shared_launch(a)
+    waiting = asyncio.ensure_future(b.wait(SLUG, timeout=10))
+    await asyncio.sleep(0.05)
+    assert await post(http, at(b, launch), "failed") == (200, "accepted")
+
+    assert (await waiting).run_status == "failed"
+    assert (await a.wait(SLUG, timeout=10)).run_status == "failed"  # and the minting process
 
 
 async def test_entries_and_a_gone_processs_inbox_expire(
