@@ -124,8 +124,9 @@ class AsyncTasks(Resource):
             InvalidParameterError: blank slug, missing/invalid callback URL, both
                 ``callback`` and ``callback_url``, a closed receiver, a bad ``timeout`` or
                 ``max_retries`` (nothing sent).
-            TaskNotFoundError, AuthenticationError, RateLimitError, InsufficientBalanceError,
-            ...: the server refused the start (see ``coreclaw_async.errors``).
+            CoreClawAPIError: the server refused the start: ``TaskNotFoundError``,
+                ``AuthenticationError``, ``RateLimitError``, ``InsufficientBalanceError``, ...
+                (see ``coreclaw_async.errors``).
             RunStartUnknownError: sent, outcome unknown.
 
         Example::

@@ -231,9 +231,10 @@ class AsyncWorkers(Resource):
 
         Raises:
             InvalidParameterError: bad arguments (nothing sent).
-            WorkerNotFoundError (50001), WorkerVersionUnavailableError (50003),
-            InvalidRequestError (4000: input does not fit the schema), InsufficientBalanceError,
-            ConcurrencyLimitError, RateLimitError, ...: the server refused the start.
+            CoreClawAPIError: the server refused the start: ``WorkerNotFoundError`` (50001),
+                ``WorkerVersionUnavailableError`` (50003), ``InvalidRequestError`` (4000: input
+                does not fit the schema), ``InsufficientBalanceError``,
+                ``ConcurrencyLimitError``, ``RateLimitError``, ...
             RunStartUnknownError: sent, outcome unknown.
 
         Example::

@@ -1,10 +1,9 @@
-"""The README's web-backend example, run as written: each failure gets the HTTP answer it deserves."""
+"""The docs' web-backend example (docs/usage.md), run as written: each failure gets the HTTP
+answer it deserves."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,21 +12,17 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from coreclaw_async.testing import FakeCoreClaw, Fault
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+from ..docs.snippets import DOCS, run_example
+
+PAGE = DOCS / "usage.md"
 
 # The example reads its key and host from the environment and speaks the default version, v1;
 # the fake serves v1 alone, so the example is shown to work on v1 and to need nothing of v2.
-pytestmark = pytest.mark.v1_only("runs the README's web-backend example as written, on API v1")
+pytestmark = pytest.mark.v1_only("runs the docs' web-backend example as written, on API v1")
 
 
 def _example() -> dict[str, Any]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("### Awaited from an async web backend", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "the README lost its web-backend example"
-    namespace: dict[str, Any] = {"__name__": "readme_web_backend"}
-    exec(compile(match.group(1), f"{README}:web-backend", "exec"), namespace)
-    return namespace
+    return run_example(PAGE, "## Awaited from an async web backend")
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The README's many-process example, run as written: two copies of its app, one Redis, one fake.
+"""The docs' many-process example (docs/many-processes.md), run as written: two copies of its
+app, one Redis, one fake.
 
 The copies stand for two worker processes behind one URL: their ``PUBLIC_URL`` is the second
 copy's address, so every notice of a run started through the first copy reaches the second,
@@ -8,10 +9,7 @@ and the first copy's ``runs.wait`` must be woken through the store.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,18 +18,14 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from coreclaw_async.testing import FakeCoreClaw
 
+from ..docs.snippets import DOCS, run_example
 from .server import RedisServer
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = DOCS / "many-processes.md"
 
 
 def example_factory() -> Callable[[], Awaitable[web.Application]]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("### One callback inbox for many processes", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match is not None, "the README lost its many-process example"
-    namespace: dict[str, Any] = {"__name__": "readme_many_processes"}
-    exec(compile(match.group(1), f"{README}:many-processes", "exec"), namespace)
+    namespace = run_example(PAGE, "## One callback inbox for many processes")
     factory: Callable[[], Awaitable[web.Application]] = namespace["make_app"]
     return factory
 
