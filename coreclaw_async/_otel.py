@@ -233,20 +233,23 @@ class _Observer:
         if state is not None:
             _CURRENT.reset(state_token)
             otel_context.detach(context_token)
-            span.set_attribute(OUTCOME, SUCCEEDED)
-            span.set_attribute(ATTEMPTS, state.attempts)
-            for name in (RUN_SLUG, REQUEST_ID):
-                value = getattr(result, name.rpartition(".")[2], None)
+            finished: dict[str, Any] = {OUTCOME: SUCCEEDED, ATTEMPTS: state.attempts}
+            for name, value in (
+                (RUN_SLUG, getattr(result, "run_slug", None)),
+                (REQUEST_ID, getattr(result, "request_id", None)),
+            ):
                 if type(value) is str:
-                    span.set_attribute(name, value)
+                    finished[name] = value
+            span.set_attributes(finished)
         span.end()
         self._record(op, SUCCEEDED, elapsed, None)
         return result
 
     def _failed_span(self, span: trace.Span, exc: BaseException) -> None:
         if isinstance(exc, CoreClawError):
-            span.set_attributes(_error_attributes(exc))
-            span.set_attribute(ATTEMPTS, exc.attempts)
+            attributes = _error_attributes(exc)
+            attributes[ATTEMPTS] = exc.attempts
+            span.set_attributes(attributes)
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, str(exc)))
         else:

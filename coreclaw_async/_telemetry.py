@@ -49,6 +49,14 @@ class Observer(Protocol):
 _EXTRA_HINT = "install the extra: pip install 'coreclaw-async[otel]'"
 
 
+def _installed(name: str) -> bool:
+    """Whether ``name`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # an import hook refusing it; a module without a spec
+        return False
+
+
 def observer_for(telemetry: object, *, api_version: str, base_url: str) -> Observer | None:
     """The observer for ``AsyncCoreClaw(telemetry=telemetry)``, or ``None`` for no telemetry.
 
@@ -60,7 +68,7 @@ def observer_for(telemetry: object, *, api_version: str, base_url: str) -> Obser
     if telemetry is False:
         return None
     if telemetry is None:
-        if importlib.util.find_spec("opentelemetry") is None:
+        if not _installed("opentelemetry"):
             return None
         telemetry = True
     if telemetry is True:
