@@ -82,9 +82,9 @@ def variants() -> tuple[list[tuple[str, Call]], Callable[[], None]]:
 
     return [
         ("off (telemetry=False / no OpenTelemetry)", _answer),
-        ("on, no SDK (the API's no-op providers)", lambda: noop.traced(OP, PATH, REQUEST, _answer())),
-        ("on, SDK, span not sampled", lambda: unsampled.traced(OP, PATH, REQUEST, _answer())),
-        ("on, SDK (span + metrics)", lambda: sdk.traced(OP, PATH, REQUEST, _answer())),
+        ("on, no SDK (the API's no-op providers)", lambda: noop.traced(OP, PATH, REQUEST, _answer)),
+        ("on, SDK, span not sampled", lambda: unsampled.traced(OP, PATH, REQUEST, _answer)),
+        ("on, SDK (span + metrics)", lambda: sdk.traced(OP, PATH, REQUEST, _answer)),
     ], shutdown
 
 

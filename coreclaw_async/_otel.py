@@ -15,7 +15,7 @@ import asyncio
 import contextvars
 import functools
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -193,13 +193,10 @@ class _Observer:
             self._metric_attrs[key] = found
         return found
 
-    def traced(
-        self, op: Operation[T], path: str, request: Any, call: Coroutine[Any, Any, T]
-    ) -> Coroutine[Any, Any, T]:
-        """Run ``call`` inside the span of ``op`` and record its metrics."""
-        return self._traced(op, path, request, call)
-
-    async def _traced(self, op: Operation[T], path: str, request: Any, call: Coroutine[Any, Any, T]) -> T:
+    async def traced(
+        self, op: Operation[T], path: str, request: Any, call: Callable[[], Coroutine[Any, Any, T]]
+    ) -> T:
+        """Run ``call()`` inside the span of ``op`` and record its metrics."""
         telemetry = self._telemetry
         attributes = {**self._span_base, OPERATION: op.name, HTTP_METHOD: op.method, URL_PATH: path}
         run_slug = getattr(request, "run_slug", None)
@@ -219,7 +216,7 @@ class _Observer:
             state_token = _CURRENT.set(state)
         start = time.perf_counter()
         try:
-            result = await call
+            result = await call()
         except BaseException as exc:
             elapsed = time.perf_counter() - start
             if state is not None:

@@ -15,7 +15,7 @@ import functools
 import logging
 import platform
 import random
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -281,11 +281,27 @@ class SessionManager:
             budget = op.min_timeout
         deadline = asyncio.get_running_loop().time() + budget
         attempt = functools.partial(self._attempt, op, path, body, params, on_send)
-        call = self.retrier.run(
+        if self.observer is not None:
+            # The attempts' coroutine is made inside the observed one, so that an observed call
+            # cancelled before it began leaves no coroutine behind that was never awaited.
+            run = functools.partial(self._run, op, path, request, attempt, deadline, max_retries)
+            return self.observer.traced(op, path, request, run)
+        return self._run(op, path, request, attempt, deadline, max_retries)
+
+    def _run(
+        self,
+        op: Operation[T],
+        path: str,
+        request: Any,
+        attempt: Callable[[float, int], Awaitable[T]],
+        deadline: float,
+        max_retries: int | None,
+    ) -> Coroutine[Any, Any, T]:
+        return self.retrier.run(
             attempt,
             name=op.name,
             kind=op.kind,
-            method=method,
+            method=op.method,
             path=path,
             deadline=deadline,
             max_retries=max_retries,
@@ -294,9 +310,6 @@ class SessionManager:
             hold_probe=op.min_timeout is None,
             reconcile_with=op.reconcile_with,
         )
-        if self.observer is not None:
-            return self.observer.traced(op, path, request, call)
-        return call
 
     async def _attempt(
         self,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from .errors import CoreClawError, InvalidParameterError
@@ -32,9 +32,9 @@ class Observer(Protocol):
     """What the pipeline tells telemetry, for one client."""
 
     def traced(
-        self, op: Operation[T], path: str, request: Any, call: Coroutine[Any, Any, T]
+        self, op: Operation[T], path: str, request: Any, call: Callable[[], Coroutine[Any, Any, T]]
     ) -> Coroutine[Any, Any, T]:
-        """Wrap ``call`` (every attempt of one API call) so that it is observed as one call."""
+        """A coroutine that runs ``call()`` (every attempt of one API call), observed as one call."""
 
     def retried(self, name: str, reason: str, error: CoreClawError, attempt: int, delay: float) -> None:
         """Attempt ``attempt`` of ``name`` failed with ``error`` and is retried in ``delay`` s."""

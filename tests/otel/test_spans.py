@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections import Counter
 from typing import Any
@@ -176,3 +177,16 @@ async def test_a_call_inside_a_callers_span_is_its_child(traced: AsyncCoreClaw, 
     assert (account.name, job.name) == ("account.info", "job")
     assert account.parent is not None
     assert account.parent.span_id == job.context.span_id
+
+
+async def test_a_call_closed_before_it_began_leaves_no_span_and_no_coroutine_behind(
+    traced: AsyncCoreClaw, recorded: Recorded
+) -> None:
+    # The pipeline's own coroutine, as the fan-out pool and the pollers hold it before awaiting.
+    manager = traced._manager
+    call = manager.call(manager.dialect.ops.account_info)
+    call.close()
+    del call
+    gc.collect()  # a coroutine never awaited would warn here, and warnings are errors
+
+    assert recorded.spans() == []
