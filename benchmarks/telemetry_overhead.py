@@ -10,7 +10,8 @@ No I/O: each variant awaits a stand-in for one API call (a coroutine that return
 the median per call is reported with the difference from "off". The variants:
 
 * off: the coroutine awaited as it is, which is what a client does with ``telemetry=False``
-  or without OpenTelemetry installed (its pipeline adds one ``is not None`` test per call);
+  or without OpenTelemetry installed (its pipeline adds one ``is not None`` test and one method
+  call per call, about 0.04 µs, not measured here);
 * on, no SDK: the wrapper of ``telemetry=None`` with OpenTelemetry installed and no provider
   set, the API's no-op tracer and meter (nothing is recorded);
 * on, SDK, not sampled: an SDK TracerProvider whose sampler drops every span (metrics are

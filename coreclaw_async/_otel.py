@@ -257,16 +257,17 @@ class _Observer:
 
     def _record(self, op: Operation[Any], outcome: str, elapsed: float, exc: BaseException | None) -> None:
         telemetry = self._telemetry
-        attrs = self._attrs((op.name, outcome), {OPERATION: op.name, OUTCOME: outcome})
+        key = (op.name, outcome)
+        attrs = self._metric_attrs.get(key) or self._attrs(key, {OPERATION: op.name, OUTCOME: outcome})
         telemetry.duration.record(elapsed, attrs)
         if op.kind is Kind.RUN_START:
             telemetry.starts.add(1, attrs)
         if exc is not None:
             error_type = type(exc).__name__
             code = getattr(exc, "code", None)
-            key = (op.name, outcome, error_type, code)
+            error_key = (op.name, outcome, error_type, code)
             values = {OPERATION: op.name, OUTCOME: outcome, ERROR_TYPE: error_type, CODE: code}
-            telemetry.errors.add(1, self._attrs(key, values))
+            telemetry.errors.add(1, self._attrs(error_key, values))
 
     def retried(self, name: str, reason: str, error: CoreClawError, attempt: int, delay: float) -> None:
         """Count a retry; on the call's span, an event for the attempt that failed."""
