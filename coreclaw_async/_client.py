@@ -125,7 +125,7 @@ class AsyncCoreClaw:
         budget: a budget shared with the other clients of the account, in this process or
             others (``coreclaw_async.redis.RedisBudget``): a common request rate, requests in
             flight and rate-limit cooldown. Each request also passes the client's own limits.
-        telemetry: OpenTelemetry spans and metrics (see ``docs/tracing.md``). ``None`` (the
+        telemetry: OpenTelemetry spans and metrics (the docs' "Tracing and metrics"). ``None`` (the
             default) records them through the global providers when OpenTelemetry is
             installed (the ``otel`` extra) and does nothing otherwise; ``True`` insists (an
             ``ImportError`` names the extra when it is missing); ``False`` turns them off; a

@@ -102,6 +102,7 @@ async def test_run_all_spans_tell_retried_refused_and_unknown_starts_apart(
     assert recorded.total("coreclaw.client.errors", **{"coreclaw.code": 30003}) == 1
     assert recorded.total("coreclaw.client.errors", **{"error.type": "RunStartUnknownError"}) == 1
     assert recorded.total("coreclaw.client.retries", **{"coreclaw.retry.reason": "rate_limited"}) == 1
+    assert not [span.name for span in spans if any(fake_v1.api_key in str(v) for v in _values(span))]
 
 
 async def test_a_start_to_a_closed_port_is_one_span_not_sent_after_every_attempt(recorded: Recorded) -> None:
