@@ -283,7 +283,7 @@ class SessionManager:
         attempt = functools.partial(self._attempt, op, path, body, params, on_send)
         if self.observer is not None:
             # The attempts' coroutine is made inside the observed one, so that an observed call
-            # cancelled before it began leaves no coroutine behind that was never awaited.
+            # closed before it began leaves no coroutine behind that was never awaited.
             run = functools.partial(self._run, op, path, request, attempt, deadline, max_retries)
             return self.observer.traced(op, path, request, run)
         return self._run(op, path, request, attempt, deadline, max_retries)
