@@ -373,6 +373,12 @@ class _RunMany:
             "exit_code": code,
         }
         self._ledger.write({"summary": summary})
+        if self._stop.reason is not None:
+            sys.stderr.write(
+                f"{self._stop.reason}: {counts[UNKNOWN]} launch(es) in flight written as unknown, "
+                f"{summary['not_launched']} not launched; run again with --resume LEDGER "
+                "(this output) to launch the rest\n"
+            )
         return code
 
 

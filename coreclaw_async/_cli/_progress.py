@@ -110,7 +110,16 @@ class _Live:
         from rich.live import Live
 
         self._console = Console(file=sys.stderr)
-        self._live = Live(console=self._console, auto_refresh=False, transient=False)
+        # The ledger on stdout must reach its file or pipe untouched; only when it goes to a
+        # terminal too is it printed above the display (rich's redirect) rather than through it.
+        on_terminal = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
+        self._live = Live(
+            console=self._console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stdout=on_terminal,
+            redirect_stderr=False,
+        )
         self._live.start()
 
     def _render(self, tally: Tally) -> Any:
