@@ -373,7 +373,9 @@ class _RunMany:
             "exit_code": code,
         }
         self._ledger.write({"summary": summary})
-        if self._stop.reason is not None:
+        if self._ledger.broken:
+            sys.stderr.write("stdout closed: launching stopped; the ledger is incomplete\n")
+        elif self._stop.reason is not None:
             sys.stderr.write(
                 f"{self._stop.reason}: {counts[UNKNOWN]} launch(es) in flight written as unknown, "
                 f"{summary['not_launched']} not launched; run again with --resume LEDGER "
