@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from .._client import AsyncCoreClaw
@@ -102,16 +102,29 @@ async def _race(work: asyncio.Task[Any], *events: asyncio.Event, timeout: float 
     finally:
         for watcher in watchers:
             watcher.cancel()
-        await asyncio.wait(watchers)
+        if watchers:
+            await asyncio.wait(watchers)
 
 
 async def _finish(work: asyncio.Task[Any]) -> None:
-    """Cancel ``work`` if it is still running and wait until it has ended."""
+    """Cancel ``work`` if it is still running, wait until it has ended, raise what it raised."""
     if not work.done():
         work.cancel()
     await asyncio.wait([work])
-    if not work.cancelled() and work.exception() is not None:
-        raise work.exception()  # type: ignore[misc]
+    if not work.cancelled():
+        work.result()
+
+
+@contextlib.asynccontextmanager
+async def _working(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coro`` as a task for the block; on any exit (cancellation included) it has ended."""
+    work = asyncio.get_running_loop().create_task(coro, name=name)
+    try:
+        yield work
+    finally:
+        if not work.done():
+            work.cancel()
+        await asyncio.wait([work])
 
 
 def _error_fields(error: BaseException | None) -> dict[str, Any]:
@@ -180,8 +193,10 @@ class _Waiter:
                         self.failed += 1
                     self._write(item, outcome=FINISHED, status=status, results=run.results)
 
-        async with show_progress(tally, args.progress, args.progress_interval):
-            work = asyncio.get_running_loop().create_task(consume(), name="coreclaw_async.cli-wait")
+        async with (
+            show_progress(tally, args.progress, args.progress_interval),
+            _working(consume(), "coreclaw_async.cli-wait") as work,
+        ):
             await _race(work, self._stop.requested)
             timed_out: WaitTimeoutError | None = None
             try:
@@ -322,8 +337,10 @@ class _RunMany:
                 async for outcome in batch:
                     self._record(outcome)
 
-        async with show_progress(self.tally, args.progress, args.progress_interval):
-            work = asyncio.get_running_loop().create_task(consume(), name="coreclaw_async.cli-run-many")
+        async with (
+            show_progress(self.tally, args.progress, args.progress_interval),
+            _working(consume(), "coreclaw_async.cli-run-many") as work,
+        ):
             await _race(work, self._stop.requested)
             if not work.done():
                 # Asked to stop: nothing more is taken from the input; what is in flight gets
