@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
-from coreclaw_async.testing import FakeCoreClaw
+from coreclaw_async.testing import FakeCoreClaw, Fault
 
-from .support import CALLBACK_URL, cli_env, fake_slugs, run_cli, write_slugs
+from .support import CALLBACK_URL, DEADLINE, cli_env, fake_slugs, run_cli, write_slugs
 
 
 async def test_a_piped_run_writes_one_started_line_per_input_line_matching_the_fake(
@@ -122,3 +125,40 @@ async def test_v1_without_any_callback_url_is_refused_before_sending(tmp_path: P
         assert "API v1 needs a callback URL" in result.err
         assert "line 1" in result.err
         assert fake.runs == []
+
+
+async def test_the_progress_line_counts_the_rate_limited_answers_the_client_retried(
+    fake: FakeCoreClaw, api_version: str, tmp_path: Path
+) -> None:
+    fake.inject(Fault.RATE_LIMIT, times=2, retry_after=0.05)
+    path = write_slugs(tmp_path / "slugs.txt", fake.task_slugs * 4)
+
+    result = await run_cli("tasks", "run-many", path, "--concurrency", "1", env=cli_env(fake, api_version))
+
+    assert result.code == 0, result.err
+    assert len(fake.runs) == 12
+    assert "rate limited 2 (2 retried)" in result.err.strip().splitlines()[-1]
+
+
+async def test_when_stdout_goes_away_launching_stops_with_exit_code_141(tmp_path: Path) -> None:
+    async with FakeCoreClaw(api_versions=("v2",), latency=0.01) as fake:
+        path = write_slugs(tmp_path / "slugs.txt", [fake.task_slugs[i % 3] for i in range(2_000)])
+        read_end, write_end = os.pipe()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-W", "error", "-m", "coreclaw_async", "tasks", "run-many", path,
+                stdin=asyncio.subprocess.DEVNULL, stdout=write_end, stderr=asyncio.subprocess.PIPE,
+                env=cli_env(fake),
+            )  # fmt: skip
+        finally:
+            os.close(write_end)
+        # As `run-many ... | head -c 1000` does: read a little, then go away.
+        first = await asyncio.to_thread(os.read, read_end, 1000)
+        os.close(read_end)
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=DEADLINE)
+
+        assert first.startswith(b'{"index": 0')
+        assert proc.returncode == 141, err.decode()
+        assert "stdout closed: launching stopped; the ledger is incomplete" in err.decode()
+        assert "Traceback" not in err.decode()
+        assert len(fake.runs) < 2_000
