@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from .._constants import (
     API_VERSIONS,
@@ -28,6 +29,11 @@ exit codes:
   130  interrupted (Ctrl-C or SIGTERM); the ledger names what was in flight as unknown
   141  stdout was closed: launching stopped, the ledger is incomplete
 """
+
+
+def _wrapped(text: str) -> str:
+    # The raw formatter keeps the exit code table as written; the description is wrapped here.
+    return textwrap.fill(text, width=88)
 
 
 def listen_arg(text: str) -> tuple[str, int]:
@@ -82,10 +88,12 @@ def add_run_many(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser = actions.add_parser(
         "run-many",
         help="launch many task runs from a file of task slugs; one JSON line per outcome on stdout",
-        description="Launch a run for every line of FILE: a task slug, or a JSON object with "
-        "task_slug and optionally callback_url (blank lines and # comments are skipped). Every "
-        "line is checked before anything is sent. Each outcome is written to stdout as one JSON "
-        "line as it comes (the ledger); --resume LEDGER launches only what that ledger did not.",
+        description=_wrapped(
+            "Launch a run for every line of FILE: a task slug, or a JSON object with "
+            "task_slug and optionally callback_url (blank lines and # comments are skipped). Every "
+            "line is checked before anything is sent. Each outcome is written to stdout as one JSON "
+            "line as it comes (the ledger); --resume LEDGER launches only what that ledger did not."
+        ),
         epilog=_EXIT_CODES.format(
             wait_ok=" (with --wait: and every run succeeded)",
             wait_failed="\n       with --wait: or some run failed, was aborted or did not finish in time",
@@ -135,9 +143,11 @@ def add_wait_many(actions: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = actions.add_parser(
         "wait-many",
         help="wait for many runs from a file of run slugs (or a run-many ledger); one JSON line each",
-        description="Wait until every run of FILE is final: a run slug a line, or JSON objects with "
-        "run_slug (the ledger of tasks run-many works as it is). Each final run is written to "
-        "stdout as one JSON line as it comes; --resume LEDGER skips the runs it reported final.",
+        description=_wrapped(
+            "Wait until every run of FILE is final: a run slug a line, or JSON objects with "
+            "run_slug (the ledger of tasks run-many works as it is). Each final run is written to "
+            "stdout as one JSON line as it comes; --resume LEDGER skips the runs it reported final."
+        ),
         epilog=(
             "exit codes:\n  0    every run succeeded\n"
             "  1    some run failed, was aborted, did not finish in time or could not be read\n"

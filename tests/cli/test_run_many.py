@@ -162,3 +162,17 @@ async def test_when_stdout_goes_away_launching_stops_with_exit_code_141(tmp_path
         assert "stdout closed: launching stopped; the ledger is incomplete" in err.decode()
         assert "Traceback" not in err.decode()
         assert len(fake.runs) < 2_000
+
+
+async def test_the_help_of_both_commands_documents_their_exit_codes() -> None:
+    env = dict(os.environ)
+    launch = await run_cli("tasks", "run-many", "--help", env=env)
+    wait = await run_cli("runs", "wait-many", "--help", env=env)
+
+    assert launch.code == wait.code == 0
+    for code in ("0    every launch started", "1    some launch was not started", "2    bad arguments"):
+        assert code in launch.out
+    assert "3    some launch has an unknown outcome" in launch.out
+    assert "130  interrupted (Ctrl-C or SIGTERM)" in launch.out
+    assert "130  interrupted" in wait.out
+    assert "1    some run failed" in wait.out
