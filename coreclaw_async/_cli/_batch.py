@@ -1,0 +1,453 @@
+"""Batch commands: ``tasks run-many`` and ``runs wait-many``.
+
+Both read their whole input first and refuse it (exit 2, nothing sent) if any line is bad,
+then write one JSON line per outcome to stdout as it comes (the ledger, see ``_ledger``) and
+show progress on stderr. Ctrl-C (SIGINT) or SIGTERM stops them cleanly: no new launch, the
+launches in flight get ``--grace`` seconds to come back, those still out are written as
+``unknown``, a summary line ends the ledger, and the exit code is 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from typing import Any
+
+from .._client import AsyncCoreClaw
+from ..callbacks import CallbackReceiver
+from ..errors import WaitTimeoutError
+from ..fanout import TaskRunOutcome
+from ..models.runs import Run
+from ..models.tasks import TaskRunRequest
+from ._ledger import (
+    FINISHED,
+    LAUNCHING,
+    NOT_FINISHED,
+    NOT_STARTED,
+    STARTED,
+    UNKNOWN,
+    WAIT_ERROR,
+    BatchInputError,
+    Launch,
+    LedgerWriter,
+    Previous,
+    WaitItem,
+    parse_launches,
+    parse_wait_items,
+    read_lines,
+    read_run_ledgers,
+    read_wait_ledgers,
+)
+from ._output import EXIT_BROKEN_PIPE
+from ._progress import Tally, check_mode, show_progress
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_UNKNOWN",
+    "EXIT_USAGE",
+    "cmd_runs_wait_many",
+    "cmd_tasks_run_many",
+]
+
+EXIT_FAILED = 1  # some launch not started; with --wait, some run did not succeed
+EXIT_USAGE = 2  # bad arguments, bad input or a ledger of another input: nothing sent
+EXIT_UNKNOWN = 3  # some launch has an unknown outcome (reconcile before launching it again)
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM (128 + SIGINT)
+# Launches of unknown outcome named on stderr at most.
+_SHOWN_UNKNOWN = 20
+
+
+class _Stop:
+    """Ctrl-C and SIGTERM while a batch runs: the first asks it to stop, the second to stop now."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.urgent = asyncio.Event()
+        self.reason: str | None = None
+        self._signals: list[signal.Signals] = []
+
+    def request(self, reason: str = "interrupted") -> None:
+        if self.requested.is_set():
+            self.urgent.set()
+            return
+        self.reason = reason
+        self.requested.set()
+
+    def __enter__(self) -> _Stop:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            # NotImplementedError: no signal handlers on this platform's loop (Ctrl-C then
+            # ends the command abruptly, as any other).
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request)
+                self._signals.append(sig)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
+
+
+async def _race(work: asyncio.Task[Any], *events: asyncio.Event, timeout: float | None = None) -> None:
+    """Wait until ``work`` is done, any of ``events`` is set, or ``timeout`` passes."""
+    watchers = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait([work, *watchers], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+        if watchers:
+            await asyncio.wait(watchers)
+
+
+async def _finish(work: asyncio.Task[Any]) -> None:
+    """Cancel ``work`` if it is still running, wait until it has ended, raise what it raised."""
+    if not work.done():
+        work.cancel()
+    await asyncio.wait([work])
+    if not work.cancelled():
+        work.result()
+
+
+@contextlib.asynccontextmanager
+async def _working(coro: Coroutine[Any, Any, None], name: str) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coro`` as a task for the block; on any exit (cancellation included) it has ended."""
+    work = asyncio.get_running_loop().create_task(coro, name=name)
+    try:
+        yield work
+    finally:
+        if not work.done():
+            work.cancel()
+        await asyncio.wait([work])
+
+
+def _error_fields(error: BaseException | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    return {"error": type(error).__name__, "message": str(error)}
+
+
+def _status(run: Run | None) -> str | None:
+    return None if run is None else run.status.name.lower()
+
+
+async def _read_input(path: str) -> list[str]:
+    # A large file or a slow pipe must not hold up the event loop (signals, the display).
+    return await asyncio.to_thread(read_lines, path)
+
+
+def _usage(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return EXIT_USAGE
+
+
+class _Waiter:
+    """Waits for started runs with ``runs.wait_many`` and writes one ledger line for each."""
+
+    def __init__(
+        self,
+        client: AsyncCoreClaw,
+        args: argparse.Namespace,
+        ledger: LedgerWriter,
+        stop: _Stop,
+        receiver: CallbackReceiver | None,
+    ) -> None:
+        self._client = client
+        self._args = args
+        self._ledger = ledger
+        self._stop = stop
+        self._receiver = receiver
+        self.failed = 0
+        self.tally: Tally | None = None
+        self._head: Callable[[WaitItem], dict[str, Any]] = _identity
+
+    def _write(self, item: WaitItem, **fields: Any) -> None:
+        self._ledger.write({**self._head(item), "run_slug": item.run_slug, **fields})
+
+    async def wait(self, items: Sequence[WaitItem], head: Callable[[WaitItem], dict[str, Any]]) -> Tally:
+        """Wait for ``items``; each ledger line begins with ``head(item)``."""
+        args = self._args
+        self._head = head
+        tally = self.tally = Tally("wait", len(items), lambda: self._client.stats)
+        by_slug = {item.run_slug: item for item in items}
+        finished = self._client.runs.wait_many(
+            list(by_slug),
+            receiver=self._receiver,
+            timeout=args.wait_timeout,
+            poll_interval=args.poll_interval,
+        )
+
+        async def consume() -> None:
+            async with finished:
+                async for run in finished:
+                    item = by_slug.pop(run.run_slug)
+                    status = _status(run) or "unknown"
+                    tally.add(status)
+                    if not run.succeeded:
+                        self.failed += 1
+                    self._write(item, outcome=FINISHED, status=status, results=run.results)
+
+        async with (
+            show_progress(tally, args.progress, args.progress_interval),
+            _working(consume(), "coreclaw_async.cli-wait") as work,
+        ):
+            await _race(work, self._stop.requested)
+            timed_out: WaitTimeoutError | None = None
+            try:
+                await _finish(work)
+            except WaitTimeoutError as exc:
+                timed_out = exc
+        errors = finished.errors
+        pending = finished.pending
+        for slug, item in by_slug.items():
+            self.failed += 1
+            if slug in errors:
+                tally.add(WAIT_ERROR)
+                self._write(item, outcome=WAIT_ERROR, **_error_fields(errors[slug]))
+                continue
+            tally.add(NOT_FINISHED)
+            why: dict[str, Any] = (
+                _error_fields(timed_out)
+                if timed_out
+                else {"error": "Interrupted", "message": "not waited for"}
+            )
+            self._write(item, outcome=NOT_FINISHED, status=_status(pending.get(slug)), **why)
+        return tally
+
+
+def _identity(item: WaitItem) -> dict[str, Any]:
+    """What a ``runs wait-many`` input line said of the run's launch (a run-many ledger line)."""
+    head: dict[str, Any] = {}
+    if item.index is not None:
+        head["index"] = item.index
+    if item.task_slug is not None:
+        head["task_slug"] = item.task_slug
+    return head
+
+
+def _stopped_code(ledger: LedgerWriter, stop: _Stop) -> int | None:
+    if ledger.broken:
+        return EXIT_BROKEN_PIPE
+    if stop.requested.is_set():
+        return EXIT_INTERRUPTED
+    return None
+
+
+@contextlib.asynccontextmanager
+async def _receiver(args: argparse.Namespace) -> AsyncIterator[CallbackReceiver | None]:
+    if args.callback_listen is None:
+        yield None
+        return
+    host, port = args.callback_listen
+    receiver = CallbackReceiver(args.callback_public_url)
+    async with receiver.serve(host, port):
+        yield receiver
+
+
+class _RunMany:
+    """One ``tasks run-many``: the launches, their ledger lines, the optional wait."""
+
+    def __init__(
+        self,
+        client: AsyncCoreClaw,
+        args: argparse.Namespace,
+        launches: list[Launch],
+        previous: Previous,
+    ) -> None:
+        self._client = client
+        self._args = args
+        self._launches = launches
+        self._previous = previous
+        self._stop = _Stop()
+        self._ledger = LedgerWriter(on_broken=lambda: self._stop.request("stdout closed"))
+        skip = previous.started if args.relaunch_unknown else previous.started | set(previous.unknown)
+        self._to_send = [launch for launch in launches if launch.index not in skip]
+        self._started: list[tuple[Launch, str]] = []
+        self.tally = Tally("launch", len(self._to_send), lambda: client.stats)
+
+    def _line(self, launch: Launch, outcome: str, **fields: Any) -> None:
+        record = {"index": launch.index, "line": launch.line, "task_slug": launch.request.task_slug}
+        self._ledger.write({**record, "outcome": outcome, **fields})
+
+    def _source(self) -> Iterator[TaskRunRequest]:
+        for launch in self._to_send:
+            if self._stop.requested.is_set():
+                return
+            # Written before the client may send it: if this process is killed, a resume then
+            # knows the launch may have happened and does not send it again.
+            self._line(launch, LAUNCHING)
+            yield launch.request
+
+    def _record(self, outcome: TaskRunOutcome) -> None:
+        launch = self._to_send[outcome.index]
+        if outcome.started is True:
+            run_slug = outcome.run.run_slug if outcome.run is not None else None
+            if run_slug is not None:
+                self._started.append((launch, run_slug))
+            key, fields = STARTED, {"run_slug": run_slug, **_error_fields(outcome.error)}
+        elif outcome.started is False:
+            key, fields = NOT_STARTED, _error_fields(outcome.error)
+        else:
+            key, fields = UNKNOWN, _error_fields(outcome.error)
+        self.tally.add(key)
+        self._line(launch, key, **fields)
+
+    def _carry_unknown(self) -> None:
+        """Name the launches earlier ledgers left unknown, and write them as unknown again."""
+        previous = self._previous
+        for path in previous.unfinished:
+            sys.stderr.write(
+                f"warning: {path} has no summary line: that run was killed; launches it began "
+                "without an outcome are taken as unknown\n"
+            )
+        if not previous.unknown:
+            return
+        if self._args.relaunch_unknown:
+            sys.stderr.write(
+                f"warning: launching again {len(previous.unknown)} launch(es) of unknown outcome "
+                "(--relaunch-unknown)\n"
+            )
+            return
+        shown = list(previous.unknown.values())[:_SHOWN_UNKNOWN]
+        names = ", ".join(f"{launch.index} ({launch.request.task_slug})" for launch in shown)
+        more = ", ..." if len(previous.unknown) > _SHOWN_UNKNOWN else ""
+        sys.stderr.write(
+            f"{len(previous.unknown)} launch(es) of unknown outcome were not launched again "
+            f"(reconcile them with `runs list`, then use --relaunch-unknown): {names}{more}\n"
+        )
+        for launch in previous.unknown.values():
+            self._line(
+                launch, UNKNOWN, error="Unreconciled", message="unknown in an earlier ledger; not launched"
+            )
+
+    async def _launch(self, receiver: CallbackReceiver | None) -> None:
+        args = self._args
+        batch = self._client.tasks.run_many(
+            self._source(), callback=receiver, concurrency=min(args.concurrency, max(len(self._to_send), 1))
+        )
+
+        async def consume() -> None:
+            async with batch:
+                async for outcome in batch:
+                    self._record(outcome)
+
+        async with (
+            show_progress(self.tally, args.progress, args.progress_interval),
+            _working(consume(), "coreclaw_async.cli-run-many") as work,
+        ):
+            await _race(work, self._stop.requested)
+            if not work.done():
+                # Asked to stop: nothing more is taken from the input; what is in flight gets
+                # the grace period to come back with a known outcome.
+                await _race(work, self._stop.urgent, timeout=args.grace)
+            await _finish(work)
+        # Decided but not yet handed over, and in flight when the batch stopped (unknown).
+        for outcome in batch.undelivered + batch.unreconciled:
+            self._record(outcome)
+
+    async def _wait(self, waiter: _Waiter) -> None:
+        by_slug = {slug: launch for launch, slug in self._started}
+
+        def head(item: WaitItem) -> dict[str, Any]:
+            launch = by_slug[item.run_slug]
+            return {"index": launch.index, "line": launch.line, "task_slug": launch.request.task_slug}
+
+        await waiter.wait([WaitItem(slug) for slug in by_slug], head)
+
+    async def run(self) -> int:
+        self._carry_unknown()
+        waiter: _Waiter | None = None
+        with self._stop:
+            async with _receiver(self._args) as receiver:
+                if self._to_send:
+                    await self._launch(receiver)
+                if self._args.wait and self._started and not self._stop.requested.is_set():
+                    waiter = _Waiter(self._client, self._args, self._ledger, self._stop, receiver)
+                    await self._wait(waiter)
+        counts = self.tally.counts
+        unknown = counts[UNKNOWN] + (0 if self._args.relaunch_unknown else len(self._previous.unknown))
+        code = _stopped_code(self._ledger, self._stop)
+        if code is None:
+            failed = counts[NOT_STARTED] + (waiter.failed if waiter else 0)
+            code = EXIT_UNKNOWN if unknown else EXIT_FAILED if failed else 0
+        summary = {
+            "command": "tasks run-many",
+            "launches": len(self._launches),
+            "sent": self.tally.done,
+            "skipped_started_before": len(self._previous.started),
+            "started": counts[STARTED],
+            "not_started": counts[NOT_STARTED],
+            "unknown": unknown,
+            "not_launched": len(self._to_send) - self.tally.done,
+            "waited": dict(waiter.tally.counts) if waiter and waiter.tally else {},
+            "stopped": self._stop.reason,
+            "exit_code": code,
+        }
+        self._ledger.write({"summary": summary})
+        if self._ledger.broken:
+            sys.stderr.write("stdout closed: launching stopped; the ledger is incomplete\n")
+        elif self._stop.reason is not None:
+            sys.stderr.write(
+                f"{self._stop.reason}: {counts[UNKNOWN]} launch(es) in flight written as unknown, "
+                f"{summary['not_launched']} not launched; run again with --resume LEDGER "
+                "(this output) to launch the rest\n"
+            )
+        return code
+
+
+async def cmd_tasks_run_many(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
+    """``tasks run-many [FILE|-]``: launch every line's task run, writing the ledger to stdout."""
+    problem = check_mode(args.progress)
+    if problem:
+        return _usage(problem)
+    try:
+        launches = parse_launches(await _read_input(args.file))
+        previous = read_run_ledgers(args.resume, launches) if args.resume else Previous()
+    except BatchInputError as exc:
+        return _usage(str(exc))
+    if args.callback_listen is None and client.api_version == "v1" and client.callback_url is None:
+        missing = next((launch for launch in launches if launch.request.callback_url is None), None)
+        if missing is not None:
+            return _usage(
+                f"API v1 needs a callback URL for every run (line {missing.line} has none): "
+                "give --callback-url, $CORECLAW_CALLBACK_URL, --callback-listen, or callback_url in the line"
+            )
+    return await _RunMany(client, args, launches, previous).run()
+
+
+async def cmd_runs_wait_many(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
+    """``runs wait-many [FILE|-]``: wait for every run of the input, writing the ledger to stdout."""
+    problem = check_mode(args.progress)
+    if problem:
+        return _usage(problem)
+    try:
+        items = parse_wait_items(await _read_input(args.file))
+        final = read_wait_ledgers(args.resume) if args.resume else set()
+    except BatchInputError as exc:
+        return _usage(str(exc))
+    items = [item for item in items if item.run_slug not in final]
+    stop = _Stop()
+    ledger = LedgerWriter(on_broken=lambda: stop.request("stdout closed"))
+    waiter = _Waiter(client, args, ledger, stop, None)
+    with stop:
+        if items:
+            await waiter.wait(items, _identity)
+    code = _stopped_code(ledger, stop)
+    if code is None:
+        code = EXIT_FAILED if waiter.failed else 0
+    summary = {
+        "command": "runs wait-many",
+        "runs": len(items),
+        "skipped_final_before": len(final),
+        "by_outcome": dict(waiter.tally.counts) if waiter.tally else {},
+        "stopped": stop.reason,
+        "exit_code": code,
+    }
+    ledger.write({"summary": summary})
+    return code
