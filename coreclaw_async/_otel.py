@@ -57,7 +57,6 @@ SERVER_PORT = "server.port"
 URL_PATH = "url.path"
 
 SUCCEEDED = "succeeded"
-CANCELLED = "cancelled"
 
 
 class _Call:
@@ -151,22 +150,29 @@ def default_telemetry() -> Telemetry:
 
 
 def _error_attributes(error: CoreClawError) -> dict[str, Any]:
-    """What an error says of the answer: class, outcome, CoreClaw code, HTTP status, request id."""
+    """What an error says of the answer: class, outcome, CoreClaw code, HTTP status, request id.
+
+    A start whose outcome is unknown wraps the answer that made it so (its ``__cause__``, e.g.
+    a ``ServerError`` 10000): what the wrapper does not carry is read from there.
+    """
     attributes: dict[str, Any] = {ERROR_TYPE: type(error).__name__, OUTCOME: error.outcome}
-    for name, value in (
-        (CODE, getattr(error, "code", None)),
-        (HTTP_STATUS, getattr(error, "http_status", None)),
-        (REQUEST_ID, getattr(error, "request_id", None)),
-    ):
+    cause = error.__cause__
+    for name, field in ((CODE, "code"), (HTTP_STATUS, "http_status"), (REQUEST_ID, "request_id")):
+        value = getattr(error, field, None)
+        if value is None and cause is not None:
+            value = getattr(cause, field, None)
         if value is not None:
             attributes[name] = value
     return attributes
 
 
-def _outcome(error: BaseException) -> str:
+def _outcome(error: BaseException, sending: list[bool]) -> str:
     if isinstance(error, CoreClawError):
         return error.outcome
-    return CANCELLED if isinstance(error, asyncio.CancelledError) else "unknown"
+    if isinstance(error, asyncio.CancelledError):
+        # Cancelled with an attempt out: it may have been acted on. Else nothing was sent.
+        return "unknown" if sending[0] else "not_sent"
+    return "unknown"
 
 
 class _Observer:
@@ -183,7 +189,9 @@ class _Observer:
             self._span_base[SERVER_PORT] = url.port
         # Metric attribute sets are few (operations x outcomes x codes): build each once.
         self._metric_attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._gate_attrs = {gate: {GATE: gate} for gate in ("limiter", "budget", "capacity")}
+        self._gate_attrs = {
+            gate: {API_VERSION: api_version, GATE: gate} for gate in ("limiter", "budget", "capacity")
+        }
 
     def _attrs(self, key: tuple[Any, ...], values: dict[str, Any]) -> dict[str, Any]:
         found = self._metric_attrs.get(key)
@@ -194,7 +202,12 @@ class _Observer:
         return found
 
     async def traced(
-        self, op: Operation[T], path: str, request: Any, call: Callable[[], Coroutine[Any, Any, T]]
+        self,
+        op: Operation[T],
+        path: str,
+        request: Any,
+        call: Callable[[], Coroutine[Any, Any, T]],
+        sending: list[bool],
     ) -> T:
         """Run ``call()`` inside the span of ``op`` and record its metrics."""
         telemetry = self._telemetry
@@ -222,9 +235,9 @@ class _Observer:
             if state is not None:
                 _CURRENT.reset(state_token)
                 otel_context.detach(context_token)
-                self._failed_span(span, exc)
+                self._failed_span(span, exc, sending)
             span.end()
-            self._record(op, _outcome(exc), elapsed, exc)
+            self._record(op, _outcome(exc, sending), elapsed, exc)
             raise
         elapsed = time.perf_counter() - start
         if state is not None:
@@ -242,7 +255,7 @@ class _Observer:
         self._record(op, SUCCEEDED, elapsed, None)
         return result
 
-    def _failed_span(self, span: trace.Span, exc: BaseException) -> None:
+    def _failed_span(self, span: trace.Span, exc: BaseException, sending: list[bool]) -> None:
         if isinstance(exc, CoreClawError):
             attributes = _error_attributes(exc)
             attributes[ATTEMPTS] = exc.attempts
@@ -251,9 +264,9 @@ class _Observer:
             span.set_status(Status(StatusCode.ERROR, str(exc)))
         else:
             # Cancelled (or a bug of ours): no answer to describe.
-            outcome = _outcome(exc)
+            outcome = _outcome(exc, sending)
             span.set_attributes({OUTCOME: outcome, ERROR_TYPE: type(exc).__name__})
-            span.set_status(Status(StatusCode.ERROR, outcome))
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {outcome}"))
 
     def _record(self, op: Operation[Any], outcome: str, elapsed: float, exc: BaseException | None) -> None:
         telemetry = self._telemetry

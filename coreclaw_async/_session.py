@@ -281,12 +281,22 @@ class SessionManager:
         if op.min_timeout is not None and budget < op.min_timeout:
             budget = op.min_timeout
         deadline = asyncio.get_running_loop().time() + budget
-        attempt = functools.partial(self._attempt, op, path, body, params, on_send)
         if self.observer is not None:
+            # Whether an attempt is out (sent, its outcome not yet known): a cancelled call's
+            # span says unknown then, not sent otherwise.
+            sending = [False]
+
+            def noted(out: bool, _inner: Callable[[bool], None] | None = on_send) -> None:
+                sending[0] = out
+                if _inner is not None:
+                    _inner(out)
+
+            attempt = functools.partial(self._attempt, op, path, body, params, noted)
             # The attempts' coroutine is made inside the observed one, so that an observed call
             # closed before it began leaves no coroutine behind that was never awaited.
             run = functools.partial(self._run, op, path, request, attempt, deadline, max_retries)
-            return self.observer.traced(op, path, request, run)
+            return self.observer.traced(op, path, request, run, sending)
+        attempt = functools.partial(self._attempt, op, path, body, params, on_send)
         return self._run(op, path, request, attempt, deadline, max_retries)
 
     def _run(

@@ -32,9 +32,18 @@ class Observer(Protocol):
     """What the pipeline tells telemetry, for one client."""
 
     def traced(
-        self, op: Operation[T], path: str, request: Any, call: Callable[[], Coroutine[Any, Any, T]]
+        self,
+        op: Operation[T],
+        path: str,
+        request: Any,
+        call: Callable[[], Coroutine[Any, Any, T]],
+        sending: list[bool],
     ) -> Coroutine[Any, Any, T]:
-        """A coroutine that runs ``call()`` (every attempt of one API call), observed as one call."""
+        """A coroutine that runs ``call()`` (every attempt of one API call), observed as one call.
+
+        ``sending[0]`` tells whether an attempt is out when the call is cancelled (its outcome
+        is unknown then; not sent otherwise).
+        """
 
     def retried(self, name: str, reason: str, error: CoreClawError, attempt: int, delay: float) -> None:
         """Attempt ``attempt`` of ``name`` failed with ``error`` and is retried in ``delay`` s."""
@@ -68,7 +77,9 @@ def observer_for(telemetry: object, *, api_version: str, base_url: str) -> Obser
     if telemetry is False:
         return None
     if telemetry is None:
-        if not _installed("opentelemetry"):
+        # The API's trace module, not the bare namespace: another OpenTelemetry distribution
+        # (e.g. opentelemetry-proto alone) installs the namespace without the API.
+        if not _installed("opentelemetry.trace"):
             return None
         telemetry = True
     if telemetry is True:

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +82,28 @@ print(json.dumps({{"slug": slug, "errors": errors, "loaded": {LOADED}}}))
     assert result["loaded"] == []
     assert len(result["errors"]) == 2
     assert all("pip install 'coreclaw-async[otel]'" in error for error in result["errors"])
+
+
+def test_an_opentelemetry_namespace_without_the_api_leaves_the_default_off(tmp_path: Path) -> None:
+    # e.g. opentelemetry-proto installed alone: an "opentelemetry" package, but no API in it.
+    (tmp_path / "opentelemetry" / "proto").mkdir(parents=True)
+    (tmp_path / "opentelemetry" / "proto" / "__init__.py").write_text("")
+    blocker = BLOCKER.replace(
+        'name == "opentelemetry" or name.startswith("opentelemetry.")',
+        'name.startswith("opentelemetry.trace")',
+    )
+    code = (
+        f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\n"
+        + blocker
+        + """
+import json
+from coreclaw_async import AsyncCoreClaw
+client = AsyncCoreClaw("key")
+print(json.dumps({"observer": client._manager.observer is None}))
+"""
+    )
+
+    assert _run(code) == {"observer": True}
 
 
 def test_with_global_providers_a_client_records_spans_by_default_and_none_when_turned_off() -> None:

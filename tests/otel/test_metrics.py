@@ -23,7 +23,9 @@ async def test_calls_that_queue_for_a_connection_record_their_wait_at_the_limite
         await asyncio.gather(*(client.account.info() for _ in range(5)))
 
     waits = recorded.points("coreclaw.client.limiter.wait")
-    assert [attributes for attributes, _ in waits] == [{"coreclaw.gate": "limiter"}]
+    assert [attributes for attributes, _ in waits] == [
+        {"coreclaw.api_version": "v1", "coreclaw.gate": "limiter"}
+    ]
     assert 1 <= waits[0][1].count <= 4  # the first call finds the slot free; the others may queue
     assert recorded.total("coreclaw.client.duration", **{"coreclaw.outcome": "succeeded"}) == 5
 

@@ -151,7 +151,7 @@ async def test_v2_spans_carry_the_api_version_and_never_the_key(recorded: Record
         assert not [value for value in _values(span) if key in str(value)], span.name
 
 
-async def test_a_cancelled_call_ends_its_span_as_cancelled(
+async def test_a_call_cancelled_while_its_request_is_out_ends_its_span_as_unknown(
     traced: AsyncCoreClaw, fake_v1: FakeCoreClaw, recorded: Recorded
 ) -> None:
     fake_v1.inject(Fault.SLOW, delay=5.0)
@@ -165,9 +165,52 @@ async def test_a_cancelled_call_ends_its_span_as_cancelled(
         await call
 
     [span] = recorded.spans()
-    assert span.attributes["coreclaw.outcome"] == "cancelled"
+    # Sent, no answer: the fan-out's ledger says unknown too.
+    assert span.attributes["coreclaw.outcome"] == "unknown"
+    assert span.attributes["error.type"] == "CancelledError"
     assert span.status.status_code is StatusCode.ERROR
-    assert recorded.total("coreclaw.client.duration", **{"coreclaw.outcome": "cancelled"}) == 1
+    assert recorded.total("coreclaw.client.duration", **{"coreclaw.outcome": "unknown"}) == 1
+
+
+async def test_a_call_cancelled_before_it_was_sent_ends_its_span_as_not_sent(
+    fake_v1: FakeCoreClaw, recorded: Recorded
+) -> None:
+    # One connection, held by a slow call: the second waits at the client's gate.
+    async with AsyncCoreClaw(
+        fake_v1.api_key, base_url=fake_v1.url, max_connections=1, telemetry=recorded.telemetry
+    ) as client:
+        fake_v1.inject(Fault.SLOW, delay=5.0)
+        holding = asyncio.ensure_future(client.account.info())
+        await asyncio.sleep(0.1)
+        waiting = asyncio.ensure_future(client.tasks.run(fake_v1.task_slugs[0], callback_url=CALLBACK_URL))
+        await asyncio.sleep(0.1)
+        for call in (waiting, holding):
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+
+    outcomes = {span.name: span.attributes["coreclaw.outcome"] for span in recorded.spans()}
+    assert outcomes == {"task.run": "not_sent", "account.info": "unknown"}
+
+
+async def test_an_unknown_start_carries_the_code_status_and_request_id_of_its_answer(
+    recorded: Recorded,
+) -> None:
+    async with FakeCoreClaw(seed=7, api_versions=("v2",)) as fake:
+        fake.inject(Fault.SERVER_ERROR)
+        async with AsyncCoreClaw(
+            fake.api_key, base_url=fake.url, api_version="v2", telemetry=recorded.telemetry
+        ) as client:
+            with pytest.raises(RunStartUnknownError):
+                await client.tasks.run(fake.task_slugs[0])
+
+    [span] = recorded.spans()
+    attributes = span.attributes
+    assert attributes["coreclaw.outcome"] == "unknown"
+    assert attributes["error.type"] == "RunStartUnknownError"
+    assert attributes["http.response.status_code"] == 500
+    assert isinstance(attributes["coreclaw.code"], int)
+    assert attributes["coreclaw.request_id"]
 
 
 async def test_a_call_inside_a_callers_span_is_its_child(traced: AsyncCoreClaw, recorded: Recorded) -> None:
