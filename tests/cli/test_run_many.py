@@ -176,5 +176,9 @@ async def test_the_help_of_both_commands_documents_their_exit_codes() -> None:
         assert code in launch.out
     assert "3    some launch has an unknown outcome" in launch.out
     assert "130  interrupted (Ctrl-C or SIGTERM)" in launch.out
+    # The kill -9 hazard, and the option that removes it.
+    description = " ".join(launch.out.split())
+    assert "without --journal, the launches in flight at that moment have no line" in description
+    assert "--journal FILE" in launch.out
     assert "130  interrupted" in wait.out
     assert "1    some run failed" in wait.out
