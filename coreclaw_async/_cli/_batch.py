@@ -262,6 +262,7 @@ class _RunMany:
         args: argparse.Namespace,
         launches: list[Launch],
         previous: Previous,
+        journal: JournalWriter | None,
     ) -> None:
         self._client = client
         self._args = args
@@ -269,7 +270,7 @@ class _RunMany:
         self._previous = previous
         self._stop = _Stop()
         self._ledger = LedgerWriter(on_broken=lambda: self._stop.request("stdout closed"))
-        self._journal: JournalWriter | None = None
+        self._journal = journal
         skip = previous.started if args.relaunch_unknown else previous.started | set(previous.unknown)
         self._to_send = [launch for launch in launches if launch.index not in skip]
         self._started: list[tuple[Launch, str]] = []
@@ -371,13 +372,10 @@ class _RunMany:
 
     async def run(self) -> int:
         waiter: _Waiter | None = None
-        with self._stop, contextlib.ExitStack() as closing:
+        with self._stop:
             # Written with the signal handlers in place and before anything is sent: a Ctrl-C
             # cannot cut this run's ledger short of what it carries over.
             self._carry()
-            if self._args.journal is not None:
-                self._journal = JournalWriter(self._args.journal)
-                closing.callback(self._journal.close)
             async with _receiver(self._args) as receiver:
                 if self._to_send:
                     await self._launch(receiver)
@@ -475,7 +473,17 @@ async def cmd_tasks_run_many(args: argparse.Namespace, client: AsyncCoreClaw) ->
                 f"API v1 needs a callback URL for every run (line {missing.line} has none): "
                 "give --callback-url, $CORECLAW_CALLBACK_URL, --callback-listen, or callback_url in the line"
             )
-    return await _RunMany(client, args, launches, previous).run()
+    journal: JournalWriter | None = None
+    if args.journal is not None:
+        try:
+            journal = JournalWriter(args.journal)
+        except OSError as exc:
+            return _usage(f"cannot open the journal {args.journal}: {exc}")
+    try:
+        return await _RunMany(client, args, launches, previous, journal).run()
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 async def cmd_runs_wait_many(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
