@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from coreclaw_async.testing import FakeCoreClaw
 
@@ -97,6 +100,7 @@ async def test_stdin_read_twice_and_stdout_onto_a_file_it_reads_are_refused(
     journal_is_ledger = await run_cli(
         "tasks", "run-many", path, "--resume", str(ledger), "--journal", str(ledger), env=env
     )
+    nowhere = await run_cli("tasks", "run-many", path, "--journal", str(tmp_path / "no" / "j"), env=env)
 
     assert twice.code == 2
     assert "stdin can be read once" in twice.err
@@ -107,18 +111,14 @@ async def test_stdin_read_twice_and_stdout_onto_a_file_it_reads_are_refused(
     assert "stdout is the --journal file" in same_journal[1]
     assert journal_is_ledger.code == 2
     assert "is also the input or a --resume ledger" in journal_is_ledger.err
+    assert nowhere.code == 2
+    assert "cannot open the journal" in nowhere.err
     assert len(fake.runs) == 3
 
 
-def test_ctrl_c_before_the_command_has_begun_exits_130_without_a_traceback() -> None:
-    # The interrupt lands while the arguments are parsed, before any handler is in place.
-    script = (
-        "import sys, coreclaw_async._cli._main as m\n"
-        "def interrupted(): raise KeyboardInterrupt\n"
-        "m._build_parser = interrupted\n"
-        "sys.exit(m.main(['tasks', 'run-many', '-']))\n"
-    )
-    done = subprocess.run(
+def python(script: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ``python -W error -c script`` to the end, stdout and stderr captured."""
+    return subprocess.run(
         [sys.executable, "-W", "error", "-c", script],
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -126,5 +126,51 @@ def test_ctrl_c_before_the_command_has_begun_exits_130_without_a_traceback() -> 
         check=False,
     )
 
+
+def test_ctrl_c_before_the_command_has_begun_exits_130_without_a_traceback() -> None:
+    # The interrupt lands while the arguments are parsed, before any handler is in place.
+    done = python(
+        "import sys, coreclaw_async._cli._main as m\n"
+        "def interrupted(): raise KeyboardInterrupt\n"
+        "m._build_parser = interrupted\n"
+        "sys.exit(m.main(['tasks', 'run-many', '-']))\n"
+    )
+
     assert done.returncode == 130
     assert done.stderr == b""
+
+
+def test_ctrl_c_while_the_library_is_still_being_imported_exits_130_without_a_traceback() -> None:
+    # The interrupt lands while `coreclaw_async` itself is imported, as the console script does.
+    done = python(
+        "import sys\n"
+        "class Interrupting:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'coreclaw_async': raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupting())\n"
+        "import coreclaw_async_cli\n"
+        "sys.exit(coreclaw_async_cli.main())\n"
+    )
+
+    assert done.returncode == 130
+    assert done.stderr == b""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_the_console_script_interrupted_at_once_ends_without_a_traceback() -> None:
+    script = Path(sys.executable).with_name("coreclaw-async")
+    if not script.exists():
+        pytest.skip("the console script is not installed next to this interpreter")
+    proc = subprocess.Popen(
+        [str(script), "tasks", "run-many", "-", "--progress", "none"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "CORECLAW_API_KEY": "k", "CORECLAW_BASE_URL": "http://127.0.0.1:9"},
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+
+    # Before the interpreter has its own handler, SIGINT simply ends it (-SIGINT); later, 130.
+    assert proc.returncode in (130, -signal.SIGINT), err.decode()
+    assert b"Traceback" not in err
