@@ -18,11 +18,11 @@ demo: $(STAMP)
 	$(BIN)/python -m coreclaw_async demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check coreclaw_async tests benchmarks examples
-	$(BIN)/ruff format --check coreclaw_async tests benchmarks examples
+	$(BIN)/ruff check coreclaw_async coreclaw_async_cli tests benchmarks examples
+	$(BIN)/ruff format --check coreclaw_async coreclaw_async_cli tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict coreclaw_async
+	$(BIN)/mypy --strict coreclaw_async coreclaw_async_cli
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,10 +1,10 @@
 """Batch commands: ``tasks run-many`` and ``runs wait-many``.
 
 Both read their whole input first and refuse it (exit 2, nothing sent) if any line is bad,
-then write one JSON line per outcome to stdout as it comes (the ledger, see ``_ledger``) and
-show progress on stderr. Ctrl-C (SIGINT) or SIGTERM stops them cleanly: no new launch, the
-launches in flight get ``--grace`` seconds to come back, those still out are written as
-``unknown``, a summary line ends the ledger, and the exit code is 130.
+then write one JSON line per outcome to stdout as it comes (the ledger, see ``_ledger``:
+nothing else goes to stdout) and show progress and a closing summary on stderr. Ctrl-C
+(SIGINT) or SIGTERM stops them cleanly: no new launch, the launches in flight get ``--grace``
+seconds to come back, those still out are written as ``unknown``, and the exit code is 130.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any
@@ -23,9 +25,10 @@ from ..errors import WaitTimeoutError
 from ..fanout import TaskRunOutcome
 from ..models.runs import Run
 from ..models.tasks import TaskRunRequest
+from ._journal import JournalWriter
 from ._ledger import (
+    CARRIED,
     FINISHED,
-    LAUNCHING,
     NOT_FINISHED,
     NOT_STARTED,
     STARTED,
@@ -194,7 +197,7 @@ class _Waiter:
                     self._write(item, outcome=FINISHED, status=status, results=run.results)
 
         async with (
-            show_progress(tally, args.progress, args.progress_interval),
+            show_progress(tally, args.progress, args.progress_interval, self._ledger),
             _working(consume(), "coreclaw_async.cli-wait") as work,
         ):
             await _race(work, self._stop.requested)
@@ -259,6 +262,7 @@ class _RunMany:
         args: argparse.Namespace,
         launches: list[Launch],
         previous: Previous,
+        journal: JournalWriter | None,
     ) -> None:
         self._client = client
         self._args = args
@@ -266,6 +270,7 @@ class _RunMany:
         self._previous = previous
         self._stop = _Stop()
         self._ledger = LedgerWriter(on_broken=lambda: self._stop.request("stdout closed"))
+        self._journal = journal
         skip = previous.started if args.relaunch_unknown else previous.started | set(previous.unknown)
         self._to_send = [launch for launch in launches if launch.index not in skip]
         self._started: list[tuple[Launch, str]] = []
@@ -279,9 +284,10 @@ class _RunMany:
         for launch in self._to_send:
             if self._stop.requested.is_set():
                 return
-            # Written before the client may send it: if this process is killed, a resume then
-            # knows the launch may have happened and does not send it again.
-            self._line(launch, LAUNCHING)
+            if self._journal is not None:
+                # Appended before the client may send it: if this process is killed, a resume
+                # with the journal knows the launch may have happened and does not send it again.
+                self._journal.intent(launch)
             yield launch.request
 
     def _record(self, outcome: TaskRunOutcome) -> None:
@@ -297,18 +303,26 @@ class _RunMany:
             key, fields = UNKNOWN, _error_fields(outcome.error)
         self.tally.add(key)
         self._line(launch, key, **fields)
+        if self._journal is not None and not self._ledger.broken:
+            self._journal.settled(launch, key)
 
-    def _carry_unknown(self) -> None:
-        """Name the launches earlier ledgers left unknown, and write them as unknown again."""
+    def _carry(self) -> None:
+        """Write again what the resumed ledgers settled, and name what they left unknown."""
         previous = self._previous
-        for path in previous.unfinished:
+        relaunch = self._args.relaunch_unknown
+        for index, lines in previous.carried.items():
+            if relaunch and index in previous.unknown:
+                continue
+            for line in lines:
+                self._ledger.write(line)
+        if previous.orphans:
             sys.stderr.write(
-                f"warning: {path} has no summary line: that run was killed; launches it began "
-                "without an outcome are taken as unknown\n"
+                f"warning: the journal {self._args.journal} shows {previous.orphans} launch(es) handed "
+                "to the client with no outcome written (that run was killed): taken as unknown\n"
             )
         if not previous.unknown:
             return
-        if self._args.relaunch_unknown:
+        if relaunch:
             sys.stderr.write(
                 f"warning: launching again {len(previous.unknown)} launch(es) of unknown outcome "
                 "(--relaunch-unknown)\n"
@@ -321,10 +335,6 @@ class _RunMany:
             f"{len(previous.unknown)} launch(es) of unknown outcome were not launched again "
             f"(reconcile them with `runs list`, then use --relaunch-unknown): {names}{more}\n"
         )
-        for launch in previous.unknown.values():
-            self._line(
-                launch, UNKNOWN, error="Unreconciled", message="unknown in an earlier ledger; not launched"
-            )
 
     async def _launch(self, receiver: CallbackReceiver | None) -> None:
         args = self._args
@@ -338,7 +348,7 @@ class _RunMany:
                     self._record(outcome)
 
         async with (
-            show_progress(self.tally, args.progress, args.progress_interval),
+            show_progress(self.tally, args.progress, args.progress_interval, self._ledger),
             _working(consume(), "coreclaw_async.cli-run-many") as work,
         ):
             await _race(work, self._stop.requested)
@@ -361,9 +371,11 @@ class _RunMany:
         await waiter.wait([WaitItem(slug) for slug in by_slug], head)
 
     async def run(self) -> int:
-        self._carry_unknown()
         waiter: _Waiter | None = None
         with self._stop:
+            # Written with the signal handlers in place and before anything is sent: a Ctrl-C
+            # cannot cut this run's ledger short of what it carries over.
+            self._carry()
             async with _receiver(self._args) as receiver:
                 if self._to_send:
                     await self._launch(receiver)
@@ -371,44 +383,87 @@ class _RunMany:
                     waiter = _Waiter(self._client, self._args, self._ledger, self._stop, receiver)
                     await self._wait(waiter)
         counts = self.tally.counts
-        unknown = counts[UNKNOWN] + (0 if self._args.relaunch_unknown else len(self._previous.unknown))
+        carried_unknown = 0 if self._args.relaunch_unknown else len(self._previous.unknown)
+        unknown = counts[UNKNOWN] + carried_unknown
         code = _stopped_code(self._ledger, self._stop)
         if code is None:
             failed = counts[NOT_STARTED] + (waiter.failed if waiter else 0)
             code = EXIT_UNKNOWN if unknown else EXIT_FAILED if failed else 0
-        summary = {
-            "command": "tasks run-many",
-            "launches": len(self._launches),
-            "sent": self.tally.done,
-            "skipped_started_before": len(self._previous.started),
-            "started": counts[STARTED],
-            "not_started": counts[NOT_STARTED],
-            "unknown": unknown,
-            "not_launched": len(self._to_send) - self.tally.done,
-            "waited": dict(waiter.tally.counts) if waiter and waiter.tally else {},
-            "stopped": self._stop.reason,
-            "exit_code": code,
-        }
-        self._ledger.write({"summary": summary})
+        not_launched = len(self._to_send) - self.tally.done
+        waited = waiter.tally.counts_text() if waiter and waiter.tally else ""
+        _summary(
+            "tasks run-many",
+            f"{len(self._launches):,} launches: {self.tally.done:,} sent ({counts[STARTED]:,} started, "
+            f"{counts[NOT_STARTED]:,} not started, {counts[UNKNOWN]:,} unknown), "
+            f"{not_launched:,} not launched, carried over {len(self._previous.started):,} started and "
+            f"{carried_unknown:,} unknown" + (f"; waited: {waited}" if waited else ""),
+            code,
+        )
         if self._ledger.broken:
             sys.stderr.write("stdout closed: launching stopped; the ledger is incomplete\n")
         elif self._stop.reason is not None:
             sys.stderr.write(
                 f"{self._stop.reason}: {counts[UNKNOWN]} launch(es) in flight written as unknown, "
-                f"{summary['not_launched']} not launched; run again with --resume LEDGER "
+                f"{not_launched} not launched; run again with --resume LEDGER "
                 "(this output) to launch the rest\n"
             )
         return code
 
 
+def _summary(command: str, text: str, code: int) -> None:
+    """The closing line on stderr: ``tasks run-many: 3 launches: ...; exit code 3``."""
+    sys.stderr.write(f"{command}: {text}; exit code {code}\n")
+
+
+def _same_file(path: str, other: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), other)
+    except OSError:
+        return False
+
+
+def _clashes(args: argparse.Namespace) -> str | None:
+    """Why the input, the ``--resume`` ledgers, ``--journal`` and stdout cannot be used together
+    (a few ``stat`` calls, before the event loop has anything else to do)."""
+    resumed: list[str] = args.resume
+    journal: str | None = getattr(args, "journal", None)
+    if resumed.count("-") + (args.file == "-") > 1:
+        return "stdin can be read once: give the input or one --resume ledger as '-', not both"
+    if journal == "-":
+        return "--journal needs a file, not '-'"
+    try:
+        out = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        out = None
+    if out is not None and stat.S_ISREG(out.st_mode):
+        for path in [*resumed, args.file]:
+            if path != "-" and _same_file(path, out):
+                return (
+                    f"stdout is {path}, which this command reads: the shell emptied it before the "
+                    "command started (restore it from a copy if you have one); write to a new file"
+                )
+        if journal is not None and _same_file(journal, out):
+            return f"stdout is the --journal file {journal}: give each its own file"
+    if journal is not None and os.path.exists(journal):
+        if not resumed and os.path.getsize(journal):
+            return (
+                f"--journal {journal} already holds launches: resume that batch with its ledger "
+                "(--resume LEDGER), or give a new journal file"
+            )
+        kept = os.stat(journal)
+        if any(path != "-" and _same_file(path, kept) for path in [*resumed, args.file]):
+            return f"--journal {journal} is also the input or a --resume ledger: give it its own file"
+    return None
+
+
 async def cmd_tasks_run_many(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
     """``tasks run-many [FILE|-]``: launch every line's task run, writing the ledger to stdout."""
-    problem = check_mode(args.progress)
+    problem = check_mode(args.progress) or _clashes(args)
     if problem:
         return _usage(problem)
     try:
         launches = parse_launches(await _read_input(args.file))
-        previous = read_run_ledgers(args.resume, launches) if args.resume else Previous()
+        previous = read_run_ledgers(args.resume, launches, args.journal) if args.resume else Previous()
     except BatchInputError as exc:
         return _usage(str(exc))
     if args.callback_listen is None and client.api_version == "v1" and client.callback_url is None:
@@ -418,36 +473,47 @@ async def cmd_tasks_run_many(args: argparse.Namespace, client: AsyncCoreClaw) ->
                 f"API v1 needs a callback URL for every run (line {missing.line} has none): "
                 "give --callback-url, $CORECLAW_CALLBACK_URL, --callback-listen, or callback_url in the line"
             )
-    return await _RunMany(client, args, launches, previous).run()
+    journal: JournalWriter | None = None
+    if args.journal is not None:
+        try:
+            journal = JournalWriter(args.journal)
+        except OSError as exc:
+            return _usage(f"cannot open the journal {args.journal}: {exc}")
+    try:
+        return await _RunMany(client, args, launches, previous, journal).run()
+    finally:
+        if journal is not None:
+            journal.close()
 
 
 async def cmd_runs_wait_many(args: argparse.Namespace, client: AsyncCoreClaw) -> int:
     """``runs wait-many [FILE|-]``: wait for every run of the input, writing the ledger to stdout."""
-    problem = check_mode(args.progress)
+    problem = check_mode(args.progress) or _clashes(args)
     if problem:
         return _usage(problem)
     try:
         items = parse_wait_items(await _read_input(args.file))
-        final = read_wait_ledgers(args.resume) if args.resume else set()
+        final = read_wait_ledgers(args.resume) if args.resume else {}
     except BatchInputError as exc:
         return _usage(str(exc))
+    carried = [final[item.run_slug] for item in items if item.run_slug in final]
     items = [item for item in items if item.run_slug not in final]
     stop = _Stop()
     ledger = LedgerWriter(on_broken=lambda: stop.request("stdout closed"))
     waiter = _Waiter(client, args, ledger, stop, None)
     with stop:
+        # The runs the resumed ledgers report final, written again: this output is complete.
+        for record in carried:
+            ledger.write({**record, CARRIED: True})
         if items:
             await waiter.wait(items, _identity)
     code = _stopped_code(ledger, stop)
     if code is None:
         code = EXIT_FAILED if waiter.failed else 0
-    summary = {
-        "command": "runs wait-many",
-        "runs": len(items),
-        "skipped_final_before": len(final),
-        "by_outcome": dict(waiter.tally.counts) if waiter.tally else {},
-        "stopped": stop.reason,
-        "exit_code": code,
-    }
-    ledger.write({"summary": summary})
+    waited = waiter.tally.counts_text() if waiter.tally else ""
+    _summary(
+        "runs wait-many",
+        f"{len(items):,} runs waited for ({waited or 'none'}), {len(carried):,} final before (carried over)",
+        code,
+    )
     return code

@@ -92,7 +92,12 @@ def add_run_many(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "Launch a run for every line of FILE: a task slug, or a JSON object with "
             "task_slug and optionally callback_url (blank lines and # comments are skipped). Every "
             "line is checked before anything is sent. Each outcome is written to stdout as one JSON "
-            "line as it comes (the ledger); --resume LEDGER launches only what that ledger did not."
+            "line as it comes (the ledger; the summary goes to stderr); --resume LEDGER launches only "
+            "what that ledger did not, and the new output carries the settled lines over, so the newest "
+            "ledger alone is enough to resume from. Ctrl-C writes the launches in flight as unknown. "
+            "A kill -9 or a crash cannot: without --journal, the launches in flight at that moment "
+            "have no line, and a resume sends them again (a second run each). Use --journal FILE for "
+            "batches that must never launch twice."
         ),
         epilog=_EXIT_CODES.format(
             wait_ok=" (with --wait: and every run succeeded)",
@@ -118,7 +123,9 @@ def add_run_many(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--callback-listen",
         type=listen_arg,
         metavar="HOST:PORT",
-        help="receive run callbacks on HOST:PORT and wake the waits with them",
+        help="receive run callbacks on HOST:PORT and wake the waits with them; a line without its own "
+        "callback_url is then started with the receiver's URL (--callback-url and $CORECLAW_CALLBACK_URL "
+        "are not used)",
     )
     parser.add_argument(
         "--callback-public-url",
@@ -129,6 +136,12 @@ def add_run_many(actions: argparse._SubParsersAction[argparse.ArgumentParser]) -
         type=non_negative_float,
         default=CLI_BATCH_GRACE,
         help=f"on Ctrl-C, seconds to let launches in flight come back (default {CLI_BATCH_GRACE:g})",
+    )
+    parser.add_argument(
+        "--journal",
+        metavar="FILE",
+        help="append each launch to FILE (flushed) before it is sent; with --resume and the same "
+        "FILE, a launch with no outcome in the ledgers (a killed run) is taken as unknown, not sent again",
     )
     parser.add_argument(
         "--relaunch-unknown",

@@ -1,25 +1,29 @@
 """The input and the ledger of the batch commands (``tasks run-many``, ``runs wait-many``).
 
 Input is read whole and checked line by line before anything is sent. The ledger is what the
-commands print on stdout: one JSON object a line, flushed as it is written, so that the output
-file records every outcome even if the process dies. ``--resume`` reads ledgers back.
+commands print on stdout: one JSON object a line, one line per outcome and nothing else,
+flushed as it is written, so that the output file records every outcome even if the process
+dies. ``--resume`` reads ledgers back.
 
 Ledger lines of ``tasks run-many`` name the launch by ``index`` (0-based, among the input's
 launches) and ``line`` (1-based line number of the input file), with its ``task_slug`` and an
 ``outcome``:
 
-* ``launching``: written just before the launch is handed to the client; an outcome follows;
 * ``started`` (``run_slug``), ``not_started`` (``error``, ``message``: certainly no run),
   ``unknown`` (``error``, ``message``: a run may exist);
 * with ``--wait``: ``finished`` (``status``, ``results``), ``not_finished`` (``status`` last
   seen, ``error``) or ``wait_error`` (the run could not be read).
 
-The last line of a run that ended by itself (or by Ctrl-C) is ``{"summary": {...}}``.
+A resumed run first writes again the lines it carries over from the ledgers it resumes
+(``"carried": true``), so that its own output is complete: the newest ledger alone is enough
+to resume from.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -29,10 +33,11 @@ import attrs
 from .._validation import require_callback_url, require_slug
 from ..errors import InvalidParameterError
 from ..models.tasks import TaskRunRequest
+from ._journal import JournalError, pending_launches
 from ._output import stdout_closed
 
 __all__ = [
-    "LAUNCHING",
+    "CARRIED",
     "NOT_FINISHED",
     "NOT_STARTED",
     "STARTED",
@@ -49,7 +54,6 @@ __all__ = [
     "read_wait_ledgers",
 ]
 
-LAUNCHING = "launching"
 STARTED = "started"
 NOT_STARTED = "not_started"
 UNKNOWN = "unknown"
@@ -58,8 +62,16 @@ NOT_FINISHED = "not_finished"
 WAIT_ERROR = "wait_error"
 # Outcomes that say a run exists: such a launch is never sent again.
 _RUN_EXISTS = frozenset({STARTED, FINISHED, NOT_FINISHED, WAIT_ERROR})
-_OUTCOMES = frozenset({LAUNCHING, NOT_STARTED, UNKNOWN}) | _RUN_EXISTS
+_OUTCOMES = frozenset({NOT_STARTED, UNKNOWN}) | _RUN_EXISTS
+# The key that marks a line a resumed run wrote again from an earlier ledger.
+CARRIED = "carried"
 _REQUEST_KEYS = ("task_slug", "callback_url")
+# Fields of a v2 Task run request that this command does not send (the client's Task run
+# starts asynchronous runs only, and sends no result window).
+_UNSUPPORTED_KEYS = ("is_async", "offset", "limit")
+# Characters no task or run slug holds: a line with one is a mistake (a sentence, a path,
+# a quoted or bracketed value), refused before anything is sent.
+_NOT_SLUG = re.compile(r"[\s\"'`\[\](){}<>/\\\x00-\x1f\x7f-\x9f]")
 # Problems listed at most when the input is refused.
 _SHOWN_PROBLEMS = 10
 
@@ -122,26 +134,49 @@ def _refuse(problems: list[str], what: str) -> None:
         raise BatchInputError(f"{len(problems)} invalid {what} line(s), nothing was sent:\n  {shown}{more}")
 
 
-def _object(text: str, what: str) -> dict[str, Any]:
-    """The JSON object of an input line that is not a bare ``what`` slug."""
+def _slug(field: str, value: Any) -> str:
+    """``value`` if it can be a slug: printable, and none of the characters of :data:`_NOT_SLUG`."""
+    slug = require_slug(field, value)
+    bad = _NOT_SLUG.search(slug)
+    if bad:
+        raise _LineError(f"not a {field.replace('_', ' ')}: it holds {bad.group()!r}: {slug!r:.80}")
+    return slug
+
+
+def _object(text: str, what: str) -> dict[str, Any] | None:
+    """The JSON object of an input line, or ``None`` if the line is not JSON (a bare slug).
+
+    A line that is JSON but not an object (``[1]``, ``"abc"``, ``42``) is refused."""
     try:
         value = json.loads(text)
     except ValueError as exc:
-        raise _LineError(f"not valid JSON ({exc})") from None
+        if text.startswith("{"):
+            raise _LineError(f"not valid JSON ({exc})") from None
+        return None
     if not isinstance(value, dict):
-        raise _LineError(f"must be a {what} slug or a JSON object")
+        raise _LineError(f"is JSON but not an object: a line is a {what} slug or a JSON object")
     return value
 
 
 def _request(text: str) -> TaskRunRequest:
-    if not text.startswith("{"):
-        return TaskRunRequest(require_slug("task_slug", text))
     value = _object(text, "task")
-    unknown = sorted(set(value) - set(_REQUEST_KEYS))
+    if value is None:
+        return TaskRunRequest(_slug("task_slug", text))
+    unsupported = [key for key in _UNSUPPORTED_KEYS if key in value]
+    if value.get("is_async") is True:
+        unsupported.remove("is_async")  # what every run this command starts is
+    if unsupported:
+        raise _LineError(
+            f"field(s) {', '.join(unsupported)} not supported by this command (it starts "
+            f"asynchronous runs only: is_async may be true, and no offset or limit is sent)"
+        )
+    unknown = sorted(set(value) - set(_REQUEST_KEYS) - set(_UNSUPPORTED_KEYS))
     if unknown:
         known = ", ".join(_REQUEST_KEYS)
-        raise _LineError(f"unknown field(s) {', '.join(unknown)}; a run request has {known}")
-    slug = require_slug("task_slug", value.get("task_slug"))
+        raise _LineError(
+            f"unknown field(s) {', '.join(unknown)}; a run request has {known} (and is_async: true)"
+        )
+    slug = _slug("task_slug", value.get("task_slug"))
     callback_url = value.get("callback_url")
     if callback_url is not None:
         callback_url = require_callback_url("callback_url", callback_url)
@@ -179,16 +214,16 @@ def parse_wait_items(lines: Sequence[str]) -> list[WaitItem]:
     problems: list[str] = []
     for number, text in _content(lines):
         try:
-            if not text.startswith("{"):
-                slug = require_slug("run_slug", text)
+            value = _object(text, "run")
+            if value is None:
+                slug = _slug("run_slug", text)
                 items.setdefault(slug, WaitItem(slug))
                 continue
-            value = _object(text, "run")
             if value.get("run_slug") is None:
-                if "outcome" in value or "summary" in value:
+                if "outcome" in value:
                     continue  # a ledger line of a launch without a run
                 raise _LineError("a JSON line needs a run_slug")
-            slug = require_slug("run_slug", value["run_slug"])
+            slug = _slug("run_slug", value["run_slug"])
             index = value.get("index")
             task = value.get("task_slug")
             items.setdefault(
@@ -209,31 +244,32 @@ def parse_wait_items(lines: Sequence[str]) -> list[WaitItem]:
 
 @attrs.define
 class Previous:
-    """What earlier ledgers say of the launches of this input.
+    """What earlier ledgers (and the journal) say of the launches of this input.
 
     Attributes:
         started: launches that made a run (never launched again).
         unknown: launches whose outcome is unknown, by index (not launched again by default).
-        orphans: launches with a ``launching`` line and no outcome (the process was killed);
-            counted in ``unknown`` too.
-        unfinished: ledgers without a summary line (a killed run), by path.
+        carried: by index, the lines a resumed run writes again so that its own ledger is
+            complete: each started launch's ``started`` line and its final status if known,
+            each unknown launch's ``unknown`` line.
+        orphans: launches the journal shows handed to the client with no outcome anywhere
+            (the process was killed); counted in ``unknown`` too.
     """
 
     started: set[int] = attrs.Factory(set)
     unknown: dict[int, Launch] = attrs.Factory(dict)
+    carried: dict[int, list[dict[str, Any]]] = attrs.Factory(dict)
     orphans: int = 0
-    unfinished: list[str] = attrs.Factory(list)
 
 
-def _ledger_records(path: str) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
-    """The JSON objects of a ledger with their line numbers, and whether it has a summary.
+def _ledger_records(path: str) -> list[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a ledger (or journal) with their line numbers.
 
     A last line cut short (a process killed while writing it) is passed over; any other bad
     line refuses the ledger.
     """
     lines = read_lines(path)
     records: list[tuple[int, dict[str, Any]]] = []
-    summary = False
     for number, text in _content(lines):
         try:
             value = json.loads(text)
@@ -243,70 +279,109 @@ def _ledger_records(path: str) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
             raise BatchInputError(f"{path} line {number}: not a ledger line (not JSON)") from None
         if not isinstance(value, dict):
             raise BatchInputError(f"{path} line {number}: not a ledger line (not a JSON object)")
-        if "summary" in value:
-            summary = True
-            continue
         records.append((number, value))
-    return records, summary
+    return records
 
 
-def read_run_ledgers(paths: Sequence[str], launches: Sequence[Launch]) -> Previous:
-    """What the ``tasks run-many`` ledgers at ``paths`` say of ``launches``.
+def _check_record(path: str, number: int, record: dict[str, Any], launches: Sequence[Launch]) -> int:
+    """The index of a ``tasks run-many`` ledger line that belongs to ``launches``."""
+    index, outcome = record.get("index"), record.get("outcome")
+    if not isinstance(index, int) or outcome not in _OUTCOMES:
+        journal = "intent" in record or "settled" in record
+        hint = " (a --journal file? give it with --journal)" if journal else ""
+        raise BatchInputError(f"{path} line {number}: not a tasks run-many ledger line{hint}")
+    if not 0 <= index < len(launches):
+        raise BatchInputError(
+            f"{path} line {number}: launch {index} is not in the input "
+            f"({len(launches)} launches): this ledger is of another input"
+        )
+    expected = launches[index].request.task_slug
+    if record.get("task_slug") != expected:
+        raise BatchInputError(
+            f"{path} line {number}: launch {index} is task {record.get('task_slug')!r} there "
+            f"but {expected!r} in the input (line {launches[index].line}): "
+            "this ledger is of another input"
+        )
+    return index
+
+
+def _carried(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines to write again for one launch, from its latest line of each outcome."""
+    if records.keys() & _RUN_EXISTS:
+        lines = [records[STARTED]] if STARTED in records else []
+        final = next((records[key] for key in (FINISHED, NOT_FINISHED, WAIT_ERROR) if key in records), None)
+        lines += [final] if final is not None else []
+        return [{**line, CARRIED: True} for line in lines]
+    if UNKNOWN in records:
+        return [{**records[UNKNOWN], CARRIED: True}]
+    return []
+
+
+def _orphan(launch: Launch, journal: str) -> dict[str, Any]:
+    return {
+        "index": launch.index,
+        "line": launch.line,
+        "task_slug": launch.request.task_slug,
+        "outcome": UNKNOWN,
+        "error": "NoOutcome",
+        "message": f"handed to the client (journal {journal}) but no outcome was written: a run may exist",
+        CARRIED: True,
+    }
+
+
+def read_run_ledgers(
+    paths: Sequence[str], launches: Sequence[Launch], journal: str | None = None
+) -> Previous:
+    """What the ``tasks run-many`` ledgers at ``paths`` (and the ``journal``) say of ``launches``.
 
     Raises:
-        BatchInputError: a ledger cannot be read, or does not belong to this input (an index
-            beyond it, or another task slug at an index).
+        BatchInputError: a ledger or the journal cannot be read, or does not belong to this
+            input (an index beyond it, or another task slug at an index).
     """
-    previous = Previous()
-    unknown: set[int] = set()
+    latest: dict[int, dict[str, dict[str, Any]]] = {}
     for path in paths:
-        records, complete = _ledger_records(path)
-        if not complete:
-            previous.unfinished.append(path)
-        verdicts: dict[int, set[str]] = {}
-        for number, record in records:
-            index, outcome = record.get("index"), record.get("outcome")
-            if not isinstance(index, int) or outcome not in _OUTCOMES:
-                raise BatchInputError(f"{path} line {number}: not a tasks run-many ledger line")
-            if not 0 <= index < len(launches):
-                raise BatchInputError(
-                    f"{path} line {number}: launch {index} is not in the input "
-                    f"({len(launches)} launches): this ledger is of another input"
-                )
-            expected = launches[index].request.task_slug
-            if record.get("task_slug") != expected:
-                raise BatchInputError(
-                    f"{path} line {number}: launch {index} is task {record.get('task_slug')!r} there "
-                    f"but {expected!r} in the input (line {launches[index].line}): "
-                    "this ledger is of another input"
-                )
-            verdicts.setdefault(index, set()).add(str(outcome))
-        for index, outcomes in verdicts.items():
-            if outcomes & _RUN_EXISTS:
-                previous.started.add(index)
-            elif UNKNOWN in outcomes:
-                unknown.add(index)
-            elif NOT_STARTED not in outcomes:  # "launching" alone
-                unknown.add(index)
-                previous.orphans += 1
-    previous.unknown = {index: launches[index] for index in sorted(unknown - previous.started)}
+        for number, record in _ledger_records(path):
+            index = _check_record(path, number, record, launches)
+            # A started line with its run slug beats one without (the rare unread answer).
+            kept = latest.setdefault(index, {}).get(str(record["outcome"]))
+            if not (kept and kept.get("run_slug") and not record.get("run_slug")):
+                latest[index][str(record["outcome"])] = record
+    previous = Previous()
+    for index in sorted(latest):
+        outcomes = latest[index]
+        if outcomes.keys() & _RUN_EXISTS:
+            previous.started.add(index)
+        elif UNKNOWN in outcomes:
+            previous.unknown[index] = launches[index]
+        previous.carried[index] = _carried(outcomes)
+    if journal is not None and os.path.exists(journal):  # a first run creates it
+        try:
+            pending = pending_launches(journal, _ledger_records(journal), launches)
+        except JournalError as exc:
+            raise BatchInputError(str(exc)) from None
+        for index in sorted(pending):
+            if index in previous.started or index in previous.unknown:
+                continue
+            previous.orphans += 1
+            previous.unknown[index] = launches[index]
+            previous.carried[index] = [_orphan(launches[index], journal)]
+    previous.unknown = dict(sorted(previous.unknown.items()))
     return previous
 
 
-def read_wait_ledgers(paths: Sequence[str]) -> set[str]:
-    """The run slugs that ledgers of ``runs wait-many`` (or ``tasks run-many --wait``) report
-    final: those need no wait again.
+def read_wait_ledgers(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The ``finished`` lines, by run slug, of ledgers of ``runs wait-many`` (or ``tasks
+    run-many --wait``): those runs need no wait again.
 
     Raises:
         BatchInputError: a ledger cannot be read.
     """
-    final: set[str] = set()
+    final: dict[str, dict[str, Any]] = {}
     for path in paths:
-        records, _ = _ledger_records(path)
-        for _, record in records:
+        for _, record in _ledger_records(path):
             slug = record.get("run_slug")
             if record.get("outcome") == FINISHED and isinstance(slug, str):
-                final.add(slug)
+                final[slug] = record
     return final
 
 
@@ -321,14 +396,24 @@ class LedgerWriter:
     def __init__(self, on_broken: Callable[[], None] | None = None) -> None:
         self.broken = False
         self._on_broken = on_broken
+        # Set by a live display sharing the terminal: it takes itself off the screen around
+        # each write, so that the line reaches stdout exactly as written.
+        self.around: Callable[[Callable[[], None]], None] | None = None
+
+    def _put(self, text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
     def write(self, record: Mapping[str, Any]) -> None:
         """Write ``record`` as one JSON line and flush it."""
         if self.broken:
             return
+        text = json.dumps(record, ensure_ascii=False) + "\n"
         try:
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            if self.around is None:
+                self._put(text)
+            else:
+                self.around(lambda: self._put(text))
         except (BrokenPipeError, ValueError):  # ValueError: stdout closed under us
             self.broken = True
             stdout_closed()

@@ -3,8 +3,12 @@
 The live display needs the optional ``rich`` package (``pip install 'coreclaw-async[cli]'``)
 and is imported only when it is used; without it, or when stderr is not a terminal, a plain
 line is printed every ``--progress-interval`` seconds. Both show the counts by outcome, the
-rate, the time left, and how often the client was rate limited and how long it waited at its
-gates (``client.stats``).
+rate, the time left, and how often the client was rate limited and how long its requests
+waited at its gates, summed over the requests (``client.stats``).
+
+The live display draws itself on stderr; rich only renders it. Ledger lines never pass
+through rich: when stdout is the same terminal, the display takes itself off the screen,
+the line is written to stdout as it is, and the display is drawn again below it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,14 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from .._stats import ClientStats
+
+# Runs a write to stdout with the live display off the screen.
+Around = Callable[[Callable[[], None]], None]
+
+
+class _Ledger(Protocol):
+    around: Around | None
+
 
 __all__ = ["PROGRESS_MODES", "Tally", "check_mode", "show_progress"]
 
@@ -66,7 +78,7 @@ class Tally:
         retried = stats.retries.get("rate_limited", 0)
         return (
             f"rate limited {stats.rate_limited:,} ({retried:,} retried), "
-            f"{stats.connection_wait_seconds:.1f} s waited at the client's gates"
+            f"gate wait {stats.connection_wait_seconds:.1f} s (sum over requests)"
         )
 
     def line(self) -> str:
@@ -101,26 +113,15 @@ class _Plain:
 
 
 class _Live:
-    """The rich display: a bar and two lines of counts, redrawn in place."""
+    """The rich display: a bar and two lines of counts, redrawn in place on stderr."""
 
     period = _LIVE_REFRESH
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.live import Live
 
         self._console = Console(file=sys.stderr)
-        # The ledger on stdout must reach its file or pipe untouched; only when it goes to a
-        # terminal too is it printed above the display (rich's redirect) rather than through it.
-        on_terminal = bool(getattr(sys.stdout, "isatty", None) and sys.stdout.isatty())
-        self._live = Live(
-            console=self._console,
-            auto_refresh=False,
-            transient=False,
-            redirect_stdout=on_terminal,
-            redirect_stderr=False,
-        )
-        self._live.start()
+        self._shown = ""
 
     def _render(self, tally: Tally) -> Any:
         from rich.console import Group
@@ -139,20 +140,37 @@ class _Live:
         )
         return Group(head, Text(tally.counts_text() or "nothing yet"), Text(tally.gates_text(), style="dim"))
 
+    def _erase(self) -> str:
+        # Up one line and clear it, once per line drawn (each is cropped to the width).
+        return "\x1b[1A\x1b[2K" * self._shown.count("\n")
+
     def draw(self, tally: Tally) -> None:
-        self._live.update(self._render(tally), refresh=True)
+        with self._console.capture() as capture:
+            self._console.print(self._render(tally), crop=True)
+        text = capture.get()
+        sys.stderr.write(self._erase() + text)
+        sys.stderr.flush()
+        self._shown = text
+
+    def around(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (of a line to stdout, on the same terminal) with the display lifted."""
+        sys.stderr.write(self._erase())
+        sys.stderr.flush()
+        try:
+            write()
+        finally:
+            sys.stderr.write(self._shown)
+            sys.stderr.flush()
 
     def close(self, tally: Tally) -> None:
         self.draw(tally)
-        self._live.stop()
 
 
 def _display(mode: str, interval: float) -> _Display | None:
     if mode == "none":
         return None
     if mode == "auto":
-        isatty = getattr(sys.stderr, "isatty", None)
-        if not (isatty and isatty()):
+        if not _is_terminal(sys.stderr):
             return _Plain(interval)
         try:
             return _Live()
@@ -178,17 +196,20 @@ def check_mode(mode: str) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def show_progress(tally: Tally, mode: str, interval: float) -> AsyncIterator[None]:
+async def show_progress(tally: Tally, mode: str, interval: float, ledger: _Ledger) -> AsyncIterator[None]:
     """Show ``tally`` on stderr while the block runs, and once more at its end.
 
     ``mode``: ``auto`` (live on a terminal with rich, plain lines otherwise), ``live``,
-    ``plain`` or ``none``.
+    ``plain`` or ``none``. While a live display is up and stdout is a terminal too, the
+    ``ledger`` writes its lines through the display's ``around``.
     """
     display = _display(mode, interval)
     if display is None:
         yield
         return
     period = display.period
+    if isinstance(display, _Live) and _is_terminal(sys.stdout):
+        ledger.around = display.around
 
     async def tick() -> None:
         while True:
@@ -201,4 +222,10 @@ async def show_progress(tally: Tally, mode: str, interval: float) -> AsyncIterat
     finally:
         ticker.cancel()
         await asyncio.wait([ticker])
+        ledger.around = None
         display.close(tally)
+
+
+def _is_terminal(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

@@ -14,6 +14,7 @@ import attrs
 from coreclaw_async.testing import FakeCoreClaw
 
 CALLBACK_URL = "https://hooks.example.com/coreclaw"
+SUMMARY_PREFIXES = ("tasks run-many: ", "runs wait-many: ")
 # Generous: the machines are shared; no test expects to come near it.
 DEADLINE = 120.0
 
@@ -26,17 +27,30 @@ class Result:
 
     @property
     def ledger(self) -> list[dict[str, Any]]:
-        """The outcome lines of stdout (the summary line left out)."""
-        return [record for record in map(json.loads, self.out.splitlines()) if "summary" not in record]
+        """The lines of stdout: each one JSON object with an outcome, and nothing else."""
+        records = [json.loads(line) for line in self.out.splitlines()]
+        assert all(isinstance(record, dict) and "outcome" in record for record in records)
+        return records
 
     @property
-    def summary(self) -> dict[str, Any]:
-        last = json.loads(self.out.splitlines()[-1])
-        summary: dict[str, Any] = last["summary"]
-        return summary
+    def summary(self) -> str:
+        """The closing summary line on stderr (``tasks run-many: ...; exit code N``)."""
+        lines = [line for line in self.err.splitlines() if line.startswith(SUMMARY_PREFIXES)]
+        assert lines, self.err
+        return lines[-1]
 
-    def outcomes(self, outcome: str) -> list[dict[str, Any]]:
-        return [record for record in self.ledger if record.get("outcome") == outcome]
+    @property
+    def progress(self) -> list[str]:
+        """The plain progress lines on stderr."""
+        return [line for line in self.err.splitlines() if line.startswith(("launch ", "wait "))]
+
+    def outcomes(self, outcome: str, *, carried: bool | None = None) -> list[dict[str, Any]]:
+        """The ledger lines of ``outcome``; with ``carried``, only those carried over (or not)."""
+        return [
+            record
+            for record in self.ledger
+            if record["outcome"] == outcome and (carried is None or record.get("carried", False) is carried)
+        ]
 
 
 def cli_env(fake: FakeCoreClaw, api_version: str = "v2", **extra: str) -> dict[str, str]:

@@ -90,25 +90,53 @@ async def test_ten_thousand_slugs_interrupted_once_and_resumed_launch_every_line
         first = await interrupted(args, env, after=3_000, sig=signal.SIGINT)
 
         assert first.code == 130, first.err
-        assert first.summary["stopped"] == "interrupted"
-        assert first.summary["exit_code"] == 130
-        assert 3_000 <= first.summary["started"] < 10_000
-        assert first.summary["unknown"] == 0
-        # Every launch announced got its outcome: none is left hanging.
-        counts = by_outcome(first)
-        assert set(counts["launching"]) == set(counts["started"])
+        assert "interrupted: 0 launch(es) in flight written as unknown" in first.err
+        assert first.summary.endswith("exit code 130")
+        first_started = {r["index"] for r in first.outcomes("started")}
+        assert 3_000 <= len(first_started) < 10_000
+        assert set(by_outcome(first)) == {"started"}
 
         second = await run_cli(*args, "--resume", save(first, tmp_path / "first.jsonl"), env=env)
 
         assert second.code == 0, second.err
-        assert second.summary["skipped_started_before"] == first.summary["started"]
-        counts = by_outcome(first, second)
-        assert counts["started"] == Counter(range(10_000))  # each line once, in one ledger or the other
-        assert "unknown" not in counts
-        slugs_started = started_slugs(first, second)
+        assert f"carried over {len(first_started):,} started" in second.summary
+        # The resumed run's output is complete: every line started once, those of the first
+        # run carried over with their run slugs, the rest launched now.
+        assert by_outcome(second) == {"started": Counter(range(10_000))}
+        carried = second.outcomes("started", carried=True)
+        assert {r["index"] for r in carried} == first_started
+        assert started_slugs(first) == [r["run_slug"] for r in carried]
+        slugs_started = started_slugs(second)
         assert len(slugs_started) == len(set(slugs_started)) == len(fake.runs) == 10_000
         assert set(slugs_started) == fake_slugs(fake)
         assert Counter(run.task_slug for run in fake.runs) == Counter(slugs)
+
+
+async def test_resuming_each_time_from_the_newest_ledger_alone_starts_no_duplicate_run(
+    tmp_path: Path,
+) -> None:
+    async with FakeCoreClaw(api_versions=("v2",), tasks=5, latency=0.01) as fake:
+        path = write_slugs(tmp_path / "slugs.txt", [fake.task_slugs[i % 5] for i in range(1_500)])
+        env = cli_env(fake)
+        args = ["tasks", "run-many", path, "--concurrency", "50", "--grace", "60"]
+
+        first = await interrupted(args, env, after=300, sig=signal.SIGINT)
+        l1 = save(first, tmp_path / "l1.jsonl")
+        second = await interrupted([*args, "--resume", l1], env, after=700, sig=signal.SIGINT)
+        l2 = save(second, tmp_path / "l2.jsonl")
+        third = await run_cli(*args, "--resume", l2, env=env)
+
+        assert (first.code, second.code, third.code) == (130, 130, 0), third.err
+        assert len(fake.runs) == 1_500
+        assert by_outcome(third) == {"started": Counter(range(1_500))}
+        assert set(started_slugs(third)) == fake_slugs(fake)
+        # Several ledgers still work as a union.
+        again = await run_cli(
+            *args, "--resume", l1, "--resume", l2, "--resume", save(third, tmp_path / "l3"), env=env
+        )
+        assert again.code == 0, again.err
+        assert "0 sent" in again.summary
+        assert len(fake.runs) == 1_500
 
 
 async def test_launches_cut_off_in_flight_are_unknown_listed_and_never_sent_again_by_default(
@@ -125,54 +153,61 @@ async def test_launches_cut_off_in_flight_are_unknown_listed_and_never_sent_agai
         assert first.code == 130, first.err
         unknown = set(by_outcome(first)["unknown"])
         assert unknown
-        assert first.summary["unknown"] == len(unknown)
+        assert f"interrupted: {len(unknown)} launch(es) in flight written as unknown" in first.err
 
         second = await run_cli(*args, "--resume", save(first, tmp_path / "first.jsonl"), env=env)
 
         assert second.code == 3, second.err
         assert f"{len(unknown)} launch(es) of unknown outcome were not launched again" in second.err
-        counts = by_outcome(first, second)
-        assert set(counts["unknown"]) == unknown  # written again, so the new ledger says it too
+        # Written again, with the error of the first run, so the new ledger says it too.
+        assert {r["index"] for r in second.outcomes("unknown", carried=True)} == unknown
+        counts = by_outcome(second)
+        assert set(counts["unknown"]) == unknown
         assert not unknown & set(counts["started"])
         assert set(counts["started"]) | unknown == set(range(1_000))
         # The server has a run for each started line, plus one for some of the unknown ones.
-        started = len(started_slugs(first, second))
+        started = len(started_slugs(second))
         assert started <= len(fake.runs) <= started + len(unknown)
 
-        # After reconciling, the user asks for them explicitly.
-        ledgers = [
-            "--resume",
-            save(first, tmp_path / "1.jsonl"),
-            "--resume",
-            save(second, tmp_path / "2.jsonl"),
-        ]
-        third = await run_cli(*args, *ledgers, "--relaunch-unknown", env=env)
+        # After reconciling, the user asks for them explicitly, from the newest ledger alone.
+        third = await run_cli(
+            *args, "--resume", save(second, tmp_path / "2.jsonl"), "--relaunch-unknown", env=env
+        )
 
         assert third.code == 0, third.err
-        assert set(by_outcome(third)["started"]) == unknown
+        assert {r["index"] for r in third.outcomes("started", carried=False)} == unknown
+        assert by_outcome(third) == {"started": Counter(range(1_000))}
 
 
-async def test_after_kill_9_the_launches_without_an_outcome_are_taken_as_unknown(tmp_path: Path) -> None:
+async def test_after_kill_9_the_journal_names_the_launches_without_an_outcome_as_unknown(
+    tmp_path: Path,
+) -> None:
     async with FakeCoreClaw(api_versions=("v2",), latency=0.05) as fake:
         path = write_slugs(tmp_path / "slugs.txt", [fake.task_slugs[i % 3] for i in range(600)])
         env = cli_env(fake)
-        args = ["tasks", "run-many", path, "--concurrency", "40"]
+        journal = str(tmp_path / "journal.jsonl")
+        args = ["tasks", "run-many", path, "--concurrency", "40", "--journal", journal]
 
         first = await interrupted(args, env, after=100, sig=signal.SIGKILL)
 
         assert first.code == -signal.SIGKILL
         records = [json.loads(line) for line in first.out.splitlines() if line.endswith("}")]
-        assert all("summary" not in record for record in records)
-        settled = {r["index"] for r in records if r["outcome"] != "launching"}
-        orphans = {r["index"] for r in records if r["outcome"] == "launching"} - settled
-        assert orphans  # launched, outcome never written
+        settled = {r["index"] for r in records}
+        written = await asyncio.to_thread(Path(journal).read_text, encoding="utf-8")
+        intents = {
+            json.loads(line)["index"]
+            for line in written.splitlines()
+            if line.endswith("}") and '"intent"' in line
+        }
+        orphans = intents - settled
+        assert orphans  # handed to the client, outcome never written
 
         second = await run_cli(*args, "--resume", save(first, tmp_path / "first.jsonl"), env=env)
 
         assert second.code == 3, second.err
-        assert "has no summary line: that run was killed" in second.err
-        assert set(by_outcome(second)["unknown"]) == orphans
-        sent_again = {r["index"] for r in second.outcomes("started")}
+        assert f"shows {len(orphans)} launch(es) handed to the client with no outcome" in second.err
+        assert {r["index"] for r in second.outcomes("unknown")} == orphans
+        sent_again = {r["index"] for r in second.outcomes("started", carried=False)}
         assert not sent_again & (orphans | settled)
         assert sent_again | orphans | settled == set(range(600))
         # No line was started twice: the server has at most one run per line.
@@ -212,5 +247,5 @@ async def test_ctrl_c_while_waiting_writes_each_unfinished_run_and_exits_130(tmp
         assert sorted(r["index"] for r in unfinished) == list(range(12))
         assert {r["status"] for r in unfinished} <= {"running", None}
         assert {r["error"] for r in unfinished} == {"Interrupted"}
-        assert result.summary["stopped"] == "interrupted"
+        assert result.summary.endswith("exit code 130")
         assert "interrupted: 0 launch(es) in flight written as unknown, 0 not launched" in result.err

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
 import os
+import re
+import struct
+import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import pytest
@@ -86,8 +92,51 @@ async def test_on_a_terminal_the_live_display_draws_while_the_ledger_goes_to_std
         assert "300/300" in screen
         assert "started 300" in screen
         assert "succeeded 300" in screen
-        assert "waited at the client's gates" in screen
+        assert "gate wait" in screen
+        assert "(sum over requests)" in screen
         assert "Traceback" not in screen
+
+
+def both_on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> tuple[int, str]:
+    """Run with stdout and stderr on one pseudo-terminal ``columns`` wide; return what it shows."""
+    master, slave = os.openpty()
+    try:
+        # The width the terminal itself reports, as `stty cols` sets it.
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        env = {key: value for key, value in env.items() if key not in ("COLUMNS", "LINES")}
+        proc = subprocess.Popen(
+            [sys.executable, "-W", "error", "-m", "coreclaw_async", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=slave,
+            env={**env, "TERM": "xterm-256color"},
+        )
+    finally:
+        os.close(slave)
+    try:
+        shown = drain(master)
+        code = proc.wait(timeout=DEADLINE)
+    finally:
+        os.close(master)
+    return code, shown.decode(errors="replace")
+
+
+async def test_with_stdout_on_the_same_narrow_terminal_ledger_lines_are_written_whole(tmp_path: Path) -> None:
+    pytest.importorskip("rich")
+    async with FakeCoreClaw(api_versions=("v2",)) as fake:
+        path = write_slugs(tmp_path / "slugs.txt", [fake.task_slugs[i % 3] for i in range(50)])
+
+        code, screen = await asyncio.to_thread(
+            both_on_a_terminal, ["tasks", "run-many", path, "--progress", "live"], cli_env(fake), 60
+        )
+
+        assert code == 0, screen
+        assert "\x1b[" in screen  # the live display was drawn
+        # Each ledger line reached the terminal unbroken (far wider than its 60 columns).
+        ledger = [json.loads(line) for line in re.findall(r'\{"index".*?\}(?=\r?\n)', screen)]
+        assert sorted(r["index"] for r in ledger) == list(range(50))
+        assert {r["run_slug"] for r in ledger} == fake_slugs(fake)
+        assert all(len(json.dumps(r)) > 60 for r in ledger)
 
 
 async def test_without_rich_a_terminal_gets_plain_lines_and_rich_is_never_imported(tmp_path: Path) -> None:
@@ -107,5 +156,5 @@ async def test_without_rich_a_terminal_gets_plain_lines_and_rich_is_never_import
         assert live[0].code == 2
         assert "needs rich: pip install 'coreclaw-async[cli]'" in live[1]
         assert piped.code == 0
-        assert piped.err == ""
+        assert piped.err == piped.summary + "\n"  # no progress, only the closing summary
         assert len(fake.runs) == 60
