@@ -31,6 +31,7 @@ from ._ledger import (
     FINISHED,
     NOT_FINISHED,
     NOT_STARTED,
+    RESUMED_FROM,
     STARTED,
     UNKNOWN,
     WAIT_ERROR,
@@ -278,7 +279,13 @@ class _RunMany:
 
     def _line(self, launch: Launch, outcome: str, **fields: Any) -> None:
         record = {"index": launch.index, "line": launch.line, "task_slug": launch.request.task_slug}
-        self._ledger.write({**record, "outcome": outcome, **fields})
+        self._write({**record, "outcome": outcome, **fields})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._previous.chain:
+            # So that a resume from this ledger alone finds the earlier ones.
+            record[RESUMED_FROM] = self._previous.chain
+        self._ledger.write(record)
 
     def _source(self) -> Iterator[TaskRunRequest]:
         for launch in self._to_send:
@@ -307,18 +314,19 @@ class _RunMany:
             self._journal.settled(launch, key)
 
     def _carry(self) -> None:
-        """Write again what the resumed ledgers settled, and name what they left unknown."""
+        """Write the launches the journal shows unsettled as unknown, and name what the resumed
+        ledgers left unknown (their own lines stay in those ledgers: each launch is in one)."""
         previous = self._previous
         relaunch = self._args.relaunch_unknown
-        for index, lines in previous.carried.items():
-            if relaunch and index in previous.unknown:
-                continue
-            for line in lines:
-                self._ledger.write(line)
+        for earlier in previous.followed:
+            sys.stderr.write(f"resuming also from {earlier} (the ledger a given one continues)\n")
         if previous.orphans:
+            if not relaunch:
+                for line in previous.orphans.values():
+                    self._write(dict(line))
             sys.stderr.write(
-                f"warning: the journal {self._args.journal} shows {previous.orphans} launch(es) handed "
-                "to the client with no outcome written (that run was killed): taken as unknown\n"
+                f"warning: the journal {self._args.journal} shows {len(previous.orphans)} launch(es) "
+                "handed to the client with no outcome written (that run was killed): taken as unknown\n"
             )
         if not previous.unknown:
             return
@@ -395,7 +403,7 @@ class _RunMany:
             "tasks run-many",
             f"{len(self._launches):,} launches: {self.tally.done:,} sent ({counts[STARTED]:,} started, "
             f"{counts[NOT_STARTED]:,} not started, {counts[UNKNOWN]:,} unknown), "
-            f"{not_launched:,} not launched, carried over {len(self._previous.started):,} started and "
+            f"{not_launched:,} not launched, settled before: {len(self._previous.started):,} started and "
             f"{carried_unknown:,} unknown" + (f"; waited: {waited}" if waited else ""),
             code,
         )

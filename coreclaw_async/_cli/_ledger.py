@@ -14,9 +14,11 @@ launches) and ``line`` (1-based line number of the input file), with its ``task_
 * with ``--wait``: ``finished`` (``status``, ``results``), ``not_finished`` (``status`` last
   seen, ``error``) or ``wait_error`` (the run could not be read).
 
-A resumed run first writes again the lines it carries over from the ledgers it resumes
-(``"carried": true``), so that its own output is complete: the newest ledger alone is enough
-to resume from.
+A resumed run writes only its own outcomes (each launch is in exactly one ledger of a batch),
+and every line it writes names the ledgers it resumed (``resumed_from``: their absolute
+paths). Resuming from the newest ledger alone follows those names back to the earlier ones, so
+that what they settled is never launched again; an earlier ledger that is gone refuses the
+resume.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "CARRIED",
     "NOT_FINISHED",
     "NOT_STARTED",
+    "RESUMED_FROM",
     "STARTED",
     "UNKNOWN",
     "BatchInputError",
@@ -65,6 +68,7 @@ _RUN_EXISTS = frozenset({STARTED, FINISHED, NOT_FINISHED, WAIT_ERROR})
 _OUTCOMES = frozenset({NOT_STARTED, UNKNOWN}) | _RUN_EXISTS
 # The key that marks a line a resumed run wrote again from an earlier ledger.
 CARRIED = "carried"
+RESUMED_FROM = "resumed_from"
 _REQUEST_KEYS = ("task_slug", "callback_url")
 # Fields of a v2 Task run request that this command does not send (the client's Task run
 # starts asynchronous runs only, and sends no result window).
@@ -249,17 +253,19 @@ class Previous:
     Attributes:
         started: launches that made a run (never launched again).
         unknown: launches whose outcome is unknown, by index (not launched again by default).
-        carried: by index, the lines a resumed run writes again so that its own ledger is
-            complete: each started launch's ``started`` line and its final status if known,
-            each unknown launch's ``unknown`` line.
-        orphans: launches the journal shows handed to the client with no outcome anywhere
-            (the process was killed); counted in ``unknown`` too.
+        orphans: by index, the ``unknown`` lines to write for launches the journal shows handed
+            to the client with no outcome in any ledger (the process was killed); counted in
+            ``unknown`` too.
+        chain: the absolute paths of the ledger files read (those given and those they name),
+            for the ``resumed_from`` of this run's lines.
+        followed: the ledgers read because a given one named them.
     """
 
     started: set[int] = attrs.Factory(set)
     unknown: dict[int, Launch] = attrs.Factory(dict)
-    carried: dict[int, list[dict[str, Any]]] = attrs.Factory(dict)
-    orphans: int = 0
+    orphans: dict[int, dict[str, Any]] = attrs.Factory(dict)
+    chain: list[str] = attrs.Factory(list)
+    followed: list[str] = attrs.Factory(list)
 
 
 def _ledger_records(path: str) -> list[tuple[int, dict[str, Any]]]:
@@ -305,18 +311,6 @@ def _check_record(path: str, number: int, record: dict[str, Any], launches: Sequ
     return index
 
 
-def _carried(records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The lines to write again for one launch, from its latest line of each outcome."""
-    if records.keys() & _RUN_EXISTS:
-        lines = [records[STARTED]] if STARTED in records else []
-        final = next((records[key] for key in (FINISHED, NOT_FINISHED, WAIT_ERROR) if key in records), None)
-        lines += [final] if final is not None else []
-        return [{**line, CARRIED: True} for line in lines]
-    if UNKNOWN in records:
-        return [{**records[UNKNOWN], CARRIED: True}]
-    return []
-
-
 def _orphan(launch: Launch, journal: str) -> dict[str, Any]:
     return {
         "index": launch.index,
@@ -325,8 +319,22 @@ def _orphan(launch: Launch, journal: str) -> dict[str, Any]:
         "outcome": UNKNOWN,
         "error": "NoOutcome",
         "message": f"handed to the client (journal {journal}) but no outcome was written: a run may exist",
-        CARRIED: True,
     }
+
+
+def _earlier(path: str, number: int, record: dict[str, Any]) -> list[str]:
+    """The ledgers a line says its run resumed (``resumed_from``)."""
+    named = record.get(RESUMED_FROM, [])
+    if not isinstance(named, list) or not all(isinstance(item, str) for item in named):
+        raise BatchInputError(f"{path} line {number}: {RESUMED_FROM} must be a list of paths")
+    return named
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def read_run_ledgers(
@@ -339,21 +347,42 @@ def read_run_ledgers(
             input (an index beyond it, or another task slug at an index).
     """
     latest: dict[int, dict[str, dict[str, Any]]] = {}
-    for path in paths:
+    previous = Previous()
+    queue = list(paths)
+    # Bounded: each ledger file is read once (by its absolute path), and every name followed
+    # is a file that exists.
+    while queue:
+        path = queue.pop(0)
+        if path != "-":
+            absolute = os.path.abspath(path)
+            if absolute in previous.chain:
+                continue
+            previous.chain.append(absolute)
         for number, record in _ledger_records(path):
+            for earlier in _earlier(path, number, record):
+                if earlier in previous.chain or earlier in queue:
+                    continue
+                if any(_same_file(earlier, given) for given in paths if given != "-"):
+                    continue
+                if not os.path.exists(earlier):
+                    raise BatchInputError(
+                        f"{path} continues the ledger {earlier}, which is gone: resuming without it "
+                        "would launch again what it started; give every ledger of the batch "
+                        "(--resume LEDGER once each) or put it back"
+                    )
+                queue.append(earlier)
+                previous.followed.append(earlier)
             index = _check_record(path, number, record, launches)
             # A started line with its run slug beats one without (the rare unread answer).
             kept = latest.setdefault(index, {}).get(str(record["outcome"]))
             if not (kept and kept.get("run_slug") and not record.get("run_slug")):
                 latest[index][str(record["outcome"])] = record
-    previous = Previous()
     for index in sorted(latest):
         outcomes = latest[index]
         if outcomes.keys() & _RUN_EXISTS:
             previous.started.add(index)
         elif UNKNOWN in outcomes:
             previous.unknown[index] = launches[index]
-        previous.carried[index] = _carried(outcomes)
     if journal is not None and os.path.exists(journal):  # a first run creates it
         try:
             pending = pending_launches(journal, _ledger_records(journal), launches)
@@ -362,9 +391,8 @@ def read_run_ledgers(
         for index in sorted(pending):
             if index in previous.started or index in previous.unknown:
                 continue
-            previous.orphans += 1
             previous.unknown[index] = launches[index]
-            previous.carried[index] = [_orphan(launches[index], journal)]
+            previous.orphans[index] = _orphan(launches[index], journal)
     previous.unknown = dict(sorted(previous.unknown.items()))
     return previous
 

@@ -99,14 +99,13 @@ async def test_ten_thousand_slugs_interrupted_once_and_resumed_launch_every_line
         second = await run_cli(*args, "--resume", save(first, tmp_path / "first.jsonl"), env=env)
 
         assert second.code == 0, second.err
-        assert f"carried over {len(first_started):,} started" in second.summary
-        # The resumed run's output is complete: every line started once, those of the first
-        # run carried over with their run slugs, the rest launched now.
-        assert by_outcome(second) == {"started": Counter(range(10_000))}
-        carried = second.outcomes("started", carried=True)
-        assert {r["index"] for r in carried} == first_started
-        assert started_slugs(first) == [r["run_slug"] for r in carried]
-        slugs_started = started_slugs(second)
+        assert f"settled before: {len(first_started):,} started" in second.summary
+        # Each launch is in exactly one of the two outputs: the first run's, and the rest.
+        second_started = {r["index"] for r in second.outcomes("started")}
+        assert not first_started & second_started
+        assert by_outcome(second) == {"started": Counter(set(range(10_000)) - first_started)}
+        assert {r["resumed_from"][0] for r in second.outcomes("started")} == {str(tmp_path / "first.jsonl")}
+        slugs_started = started_slugs(first) + started_slugs(second)
         assert len(slugs_started) == len(set(slugs_started)) == len(fake.runs) == 10_000
         assert set(slugs_started) == fake_slugs(fake)
         assert Counter(run.task_slug for run in fake.runs) == Counter(slugs)
@@ -127,15 +126,25 @@ async def test_resuming_each_time_from_the_newest_ledger_alone_starts_no_duplica
         third = await run_cli(*args, "--resume", l2, env=env)
 
         assert (first.code, second.code, third.code) == (130, 130, 0), third.err
+        # The newest ledger names the one it continues: the third run read both.
+        assert f"resuming also from {l1}" in third.err
         assert len(fake.runs) == 1_500
-        assert by_outcome(third) == {"started": Counter(range(1_500))}
-        assert set(started_slugs(third)) == fake_slugs(fake)
+        started = [r["index"] for run in (first, second, third) for r in run.outcomes("started")]
+        assert Counter(started) == Counter(range(1_500))
+        assert {s for run in (first, second, third) for s in started_slugs(run)} == fake_slugs(fake)
         # Several ledgers still work as a union.
         again = await run_cli(
             *args, "--resume", l1, "--resume", l2, "--resume", save(third, tmp_path / "l3"), env=env
         )
         assert again.code == 0, again.err
         assert "0 sent" in again.summary
+        assert len(fake.runs) == 1_500
+        # Without the ledger the newest one continues, a resume would launch again what that
+        # one started: refused, nothing sent.
+        await asyncio.to_thread(Path(l1).unlink)
+        refused = await run_cli(*args, "--resume", l2, env=env)
+        assert refused.code == 2, refused.err
+        assert f"continues the ledger {l1}, which is gone" in refused.err
         assert len(fake.runs) == 1_500
 
 
@@ -159,14 +168,14 @@ async def test_launches_cut_off_in_flight_are_unknown_listed_and_never_sent_agai
 
         assert second.code == 3, second.err
         assert f"{len(unknown)} launch(es) of unknown outcome were not launched again" in second.err
-        # Written again, with the error of the first run, so the new ledger says it too.
-        assert {r["index"] for r in second.outcomes("unknown", carried=True)} == unknown
-        counts = by_outcome(second)
-        assert set(counts["unknown"]) == unknown
-        assert not unknown & set(counts["started"])
-        assert set(counts["started"]) | unknown == set(range(1_000))
+        # Listed, not written again: the first ledger has them.
+        assert second.outcomes("unknown") == []
+        first_started = set(by_outcome(first).get("started", {}))
+        second_started = set(by_outcome(second)["started"])
+        assert not (unknown | first_started) & second_started
+        assert first_started | second_started | unknown == set(range(1_000))
         # The server has a run for each started line, plus one for some of the unknown ones.
-        started = len(started_slugs(second))
+        started = len(started_slugs(first)) + len(started_slugs(second))
         assert started <= len(fake.runs) <= started + len(unknown)
 
         # After reconciling, the user asks for them explicitly, from the newest ledger alone.
@@ -175,8 +184,7 @@ async def test_launches_cut_off_in_flight_are_unknown_listed_and_never_sent_agai
         )
 
         assert third.code == 0, third.err
-        assert {r["index"] for r in third.outcomes("started", carried=False)} == unknown
-        assert by_outcome(third) == {"started": Counter(range(1_000))}
+        assert {r["index"] for r in third.outcomes("started")} == unknown
 
 
 async def test_after_kill_9_the_journal_names_the_launches_without_an_outcome_as_unknown(
