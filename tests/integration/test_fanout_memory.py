@@ -20,7 +20,7 @@ from ..conftest import CALLBACK_URL
 
 pytestmark = pytest.mark.slow
 
-SMALL, LARGE = 2_000, 20_000
+SMALL, LARGE = 1_000, 10_000
 CONCURRENCY = 20
 
 
