@@ -55,6 +55,20 @@ def loads(raw: bytes) -> Any:
         raise ValueError("JSON nested too deeply") from None
 
 
+def decode(raw: bytes) -> Any:
+    """:func:`loads` of a response body, ``None`` when it is not JSON (the envelope check's
+    first step, with the common case of orjson and plain bytes in one function call)."""
+    if _orjson is not None and type(raw) is bytes and _TWENTY_ZEROS not in raw.translate(_DIGITS_TO_ZERO):
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
+    try:
+        return loads(raw)
+    except ValueError:
+        return None
+
+
 _HUGE_INT = re.compile(rb"\d{20}")
 # Every ASCII digit becomes b"0" and nothing else does, so 20 digits in a row in ``raw`` are
 # exactly 20 b"0" in a row in the mapped copy: _HUGE_INT's meaning, at a fraction of its cost.

@@ -179,6 +179,26 @@ class AsyncTasks(Resource):
                     if outcome.started is None:
                         log_for_reconciliation(outcome.request)
         """
+        return self._batch(
+            requests,
+            callback_url=callback_url,
+            callback=callback,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def _batch(
+        self,
+        requests: TaskRunRequests,
+        *,
+        callback_url: str | None,
+        callback: CallbackReceiver | None,
+        concurrency: int | None,
+        timeout: float | None,
+        max_retries: int | None,
+        outcomes: builtins.list[TaskRunOutcome] | None = None,
+    ) -> TaskRunBatch:
         launcher = self._launcher(
             callback_url=callback_url, callback=callback, timeout=timeout, max_retries=max_retries
         )
@@ -188,6 +208,7 @@ class AsyncTasks(Resource):
             concurrency=min(self._manager.max_connections, MAX_CONCURRENCY)
             if concurrency is None
             else concurrency,
+            outcomes=outcomes,
         )
 
     async def run_all(
@@ -220,19 +241,21 @@ class AsyncTasks(Resource):
         """
         if on_cancel is not None and not callable(on_cancel):
             raise InvalidParameterError("on_cancel", f"must be callable, got {type(on_cancel).__name__}")
+        # The batch appends each outcome here as it finishes: no hand-off through its buffer.
         outcomes: builtins.list[TaskRunOutcome] = []
-        batch = self.run_many(
+        batch = self._batch(
             requests,
             callback_url=callback_url,
             callback=callback,
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,
+            outcomes=outcomes,
         )
         try:
             async with batch:
-                async for outcome in batch:
-                    outcomes.append(outcome)
+                async for _ in batch:  # yields nothing; ends when every item has its outcome
+                    pass
         except asyncio.CancelledError:
             finished = outcomes + batch.undelivered
             if on_cancel is not None:
