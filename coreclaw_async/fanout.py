@@ -32,7 +32,7 @@ from .errors import CoreClawError, InvalidParameterError, RunStartUnknownError
 from .models.runs import StartedRun
 from .models.tasks import TaskRunRequest
 
-__all__ = ["Launcher", "TaskRunBatch", "TaskRunOutcome", "TaskRunRequests"]
+__all__ = ["Launcher", "TaskRunBatch", "TaskRunOutcome", "TaskRunRequests", "outcomes_in_order"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -155,6 +155,11 @@ _set_index, _set_item, _set_url, _set_run, _set_error, _set_started = (
 )
 
 
+# StartedRun's own slot setters (it has no validators or converters to skip).
+_set_run_slug = StartedRun.__dict__["run_slug"].__set__
+_set_request_id = StartedRun.__dict__["request_id"].__set__
+
+
 def _fill(
     outcome: TaskRunOutcome,
     index: int,
@@ -193,6 +198,32 @@ def _outcome(
     _set_error(outcome, error)
     _set_started(outcome, started)
     return outcome
+
+
+def _record_index(record: Any) -> int:
+    return record[0] if type(record) is tuple else record.index  # type: ignore[no-any-return]
+
+
+def outcomes_in_order(records: list[Any]) -> list[TaskRunOutcome]:
+    """Turn the list a batch filled as ``records`` into its outcomes, by input position, in place
+    (each compact record is replaced by its outcome as soon as that is built)."""
+    records.sort(key=_record_index)
+    new_run = object.__new__
+    for position, record in enumerate(records):
+        if type(record) is tuple:
+            index, slug, url, run_slug, request_id = record
+            run: StartedRun = new_run(StartedRun)
+            _set_run_slug(run, run_slug)
+            _set_request_id(run, request_id)
+            outcome: TaskRunOutcome = new_run(TaskRunOutcome)
+            _set_index(outcome, index)
+            _set_item(outcome, slug)
+            _set_url(outcome, url)
+            _set_run(outcome, run)
+            _set_error(outcome, None)
+            _set_started(outcome, True)
+            records[position] = outcome
+    return records
 
 
 def _started(error: CoreClawError) -> bool | None:
@@ -256,10 +287,11 @@ class _Pool:
         async_source: AsyncIterator[Any] | None,
         tasks: int,
         buffer: int,
-        sink: list[TaskRunOutcome] | None = None,
+        sink: list[Any] | None = None,
     ) -> None:
         self._launcher = launcher
-        # run_all's list: outcomes go straight into it, with no hand-off and no buffer limit.
+        # run_all's list: outcomes (or their compact records) go straight into it, with no
+        # hand-off and no buffer limit.
         self._sink = sink
         self._sync_source = sync_source
         self._async_source = async_source
@@ -304,7 +336,7 @@ class _Pool:
         launcher = self._launcher
         mark = slot.mark
         sink = self._sink
-        ready = self._ready if sink is None else sink
+        ready: deque[TaskRunOutcome] | list[Any] = self._ready if sink is None else sink
         sync_source = self._sync_source
         try:
             while not self._stopping:
@@ -356,6 +388,13 @@ class _Pool:
                         )
                         outcome = _unexpected_outcome(index, request, exc)
                     else:
+                        if sink is not None and type(item) is str and type(run) is StartedRun:
+                            # run_all keeps this until the end: as atoms in a tuple, which the
+                            # garbage collector stops tracking, rather than two more objects
+                            # for every later collection to walk. _in_order() rebuilds them.
+                            slot.request = None
+                            sink.append((index, item, request.callback_url, run.run_slug, run.request_id))
+                            continue
                         outcome = _outcome(index, item, request, run, None, True)
                     slot.request = None
                 ready.append(outcome)
@@ -505,8 +544,9 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
     If iterating the input raises, the outcomes already in flight are still yielded and then
     the input's exception is raised from the ``async for``.
 
-    Given a list as ``outcomes`` (what ``run_all`` does), the batch appends every outcome to
-    it as it finishes and yields none: iterating it then only waits for the end.
+    Given a list as ``records`` (what ``run_all`` does), the batch appends every outcome to it
+    as it finishes, some in a compact form, and yields none: iterating it then only waits for
+    the end, and :func:`outcomes_in_order` turns the list into outcomes by input position.
 
     Example::
 
@@ -524,7 +564,7 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
         requests: TaskRunRequests,
         *,
         concurrency: int,
-        outcomes: list[TaskRunOutcome] | None = None,
+        records: list[Any] | None = None,
     ) -> None:
         require_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         if isinstance(requests, (str, bytes)):
@@ -551,7 +591,7 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
             async_source=async_source,
             tasks=tasks,
             buffer=concurrency,
-            sink=outcomes,
+            sink=records,
         )
         super().__init__(self._pool)
         self.concurrency = concurrency

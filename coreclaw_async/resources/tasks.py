@@ -23,7 +23,7 @@ from .._validation import (
 )
 from ..callbacks import CallbackReceiver
 from ..errors import CoreClawError, InvalidParameterError, NotFoundError
-from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
+from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests, outcomes_in_order
 from ..models.runs import StartedRun
 from ..models.tasks import (
     Schedule,
@@ -197,7 +197,7 @@ class AsyncTasks(Resource):
         concurrency: int | None,
         timeout: float | None,
         max_retries: int | None,
-        outcomes: builtins.list[TaskRunOutcome] | None = None,
+        records: builtins.list[Any] | None = None,
     ) -> TaskRunBatch:
         launcher = self._launcher(
             callback_url=callback_url, callback=callback, timeout=timeout, max_retries=max_retries
@@ -208,7 +208,7 @@ class AsyncTasks(Resource):
             concurrency=min(self._manager.max_connections, MAX_CONCURRENCY)
             if concurrency is None
             else concurrency,
-            outcomes=outcomes,
+            records=records,
         )
 
     async def run_all(
@@ -241,8 +241,9 @@ class AsyncTasks(Resource):
         """
         if on_cancel is not None and not callable(on_cancel):
             raise InvalidParameterError("on_cancel", f"must be callable, got {type(on_cancel).__name__}")
-        # The batch appends each outcome here as it finishes: no hand-off through its buffer.
-        outcomes: builtins.list[TaskRunOutcome] = []
+        # The batch appends each outcome (or its compact record) here as it finishes: no hand-off
+        # through its buffer, and nothing more per item for the garbage collector to walk.
+        records: builtins.list[Any] = []
         batch = self._batch(
             requests,
             callback_url=callback_url,
@@ -250,14 +251,14 @@ class AsyncTasks(Resource):
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,
-            outcomes=outcomes,
+            records=records,
         )
         try:
             async with batch:
                 async for _ in batch:  # yields nothing; ends when every item has its outcome
                     pass
         except asyncio.CancelledError:
-            finished = outcomes + batch.undelivered
+            finished = outcomes_in_order(records) + batch.undelivered
             if on_cancel is not None:
                 known = sorted(finished + batch.unreconciled, key=operator.attrgetter("index"))
                 try:
@@ -272,8 +273,7 @@ class AsyncTasks(Resource):
                 len(batch.unreconciled),
             )
             raise
-        outcomes.sort(key=operator.attrgetter("index"))
-        return outcomes
+        return outcomes_in_order(records)
 
     # -- saved Task management (API v2) ---------------------------------------------------
 
