@@ -200,17 +200,19 @@ def _outcome(
     return outcome
 
 
-def _record_index(record: Any) -> int:
-    return record[0] if type(record) is tuple else record.index  # type: ignore[no-any-return]
-
-
 def outcomes_in_order(records: list[Any]) -> list[TaskRunOutcome]:
     """Turn the list a batch filled as ``records`` into its outcomes, by input position, in place
-    (each compact record is replaced by its outcome as soon as that is built)."""
-    records.sort(key=_record_index)
+    (each record is replaced by its outcome as soon as that is built).
+
+    A record is ``(index, outcome)``, or ``(index, slug, url, run_slug, request_id)`` for a
+    slug started as expected; indexes are unique, so sorting compares them alone.
+    """
+    records.sort()
     new_run = object.__new__
     for position, record in enumerate(records):
-        if type(record) is tuple:
+        if len(record) == 2:
+            records[position] = record[1]
+        else:
             index, slug, url, run_slug, request_id = record
             run: StartedRun = new_run(StartedRun)
             _set_run_slug(run, run_slug)
@@ -336,11 +338,11 @@ class _Pool:
         launcher = self._launcher
         mark = slot.mark
         sink = self._sink
-        ready: deque[TaskRunOutcome] | list[Any] = self._ready if sink is None else sink
+        ready = self._ready
         sync_source = self._sync_source
         try:
             while not self._stopping:
-                if sink is None and len(ready) >= self._buffer:
+                if len(ready) >= self._buffer:
                     # The consumer is behind: launch nothing more until it catches up.
                     self._room.clear()
                     await self._room.wait()
@@ -397,9 +399,11 @@ class _Pool:
                             continue
                         outcome = _outcome(index, item, request, run, None, True)
                     slot.request = None
-                ready.append(outcome)
                 if sink is None:
+                    ready.append(outcome)
                     self._output.set()
+                else:
+                    sink.append((index, outcome))
         finally:
             self._live -= 1
             self._output.set()

@@ -153,3 +153,15 @@ def test_an_outcome_is_immutable_and_slotted() -> None:
     assert not hasattr(outcome, "__dict__")
     assert outcome != TaskRunOutcome(1, "x", None, outcome.error, False)
     assert outcome.__eq__("x") is NotImplemented
+
+
+async def test_a_prepared_slug_is_the_request_the_constructor_builds() -> None:
+    from coreclaw_async import AsyncCoreClaw
+
+    async with AsyncCoreClaw("k" * 24, base_url="http://127.0.0.1:9", callback_url=URL) as client:
+        prepared = client.tasks.prepare(SLUG)
+    built = TaskRunRequest(SLUG, URL)
+    assert (prepared, hash(prepared), repr(prepared)) == (built, hash(built), repr(built))
+    assert type(prepared) is TaskRunRequest
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        prepared.task_slug = "other"  # type: ignore[misc]
