@@ -60,7 +60,7 @@ class Launcher(Protocol):
         """The error for a start that was in flight when the batch stopped (outcome unknown)."""
 
 
-_AS_GIVEN: Any = object()  # TaskRunOutcome._url when _item is the request itself
+_LEAN: Any = object()  # TaskRunOutcome._d of a lean outcome (see TaskRunOutcome)
 
 
 class TaskRunOutcome:
@@ -68,10 +68,12 @@ class TaskRunOutcome:
 
     Exactly one of ``run`` and ``error`` is set, except for the rare ``started=True`` with a
     ``ResponseValidationError`` (the server said yes but its answer could not be read).
-    Immutable and compared by value, like the models. ``run_all`` keeps one per item, so it
-    is small: slotted, and for an item given as a task slug it keeps the slug and the batch's
-    callback URL (shared by every item) rather than a request object of its own;
-    ``request`` builds that ``TaskRunRequest`` when read.
+    Immutable and compared by value, like the models.
+
+    ``run_all`` keeps one per item until it returns, so they are small: slotted, and a start
+    of a slug that went as expected keeps only the slug, the run slug and the batch's callback
+    URL (shared by every item): ``request`` and ``run`` build their models when read (equal
+    every time, not the same object).
 
     Attributes:
         index: the item's position in the input (0-based).
@@ -90,14 +92,15 @@ class TaskRunOutcome:
                 to_reconcile.append(outcome.request)
     """
 
-    __slots__ = ("_item", "_url", "error", "index", "run", "started")
+    # Either (request, run, error, started), or for a lean outcome (slug, run slug, callback
+    # URL, _LEAN): four slots serve both, so a kept outcome is one small object.
+    __slots__ = ("_a", "_b", "_c", "_d", "index")
 
     index: int
-    run: StartedRun | None
-    error: CoreClawError | None
-    started: bool | None
-    _item: Any
-    _url: Any
+    _a: Any
+    _b: Any
+    _c: Any
+    _d: Any
 
     def __init__(
         self,
@@ -107,20 +110,42 @@ class TaskRunOutcome:
         error: CoreClawError | None,
         started: bool | None,
     ) -> None:
-        _fill(self, index, request, _AS_GIVEN, run, error, started)
+        _fill(self, index, request, run, error, started)
 
     @property
     def request(self) -> Any:
         """The ``TaskRunRequest`` that was sent, or the item as given if it could not become one."""
-        url = self._url
-        if url is _AS_GIVEN:
-            return self._item
-        return TaskRunRequest(self._item, url)
+        if self._d is _LEAN:
+            request: TaskRunRequest = _new_object(TaskRunRequest)
+            _set_task_slug(request, self._a)
+            _set_callback_url(request, self._c)
+            return request
+        return self._a
+
+    @property
+    def run(self) -> StartedRun | None:
+        """The started run, when the start succeeded."""
+        if self._d is _LEAN:
+            run: StartedRun = _new_object(StartedRun)
+            _set_run_slug(run, self._b)
+            _set_request_id(run, None)
+            return run
+        return self._b  # type: ignore[no-any-return]
+
+    @property
+    def error(self) -> CoreClawError | None:
+        """Why there is no run (``None`` when it started as expected)."""
+        return None if self._d is _LEAN else self._c
+
+    @property
+    def started(self) -> bool | None:
+        """``True`` created, ``False`` certainly not, ``None`` unknown."""
+        return True if self._d is _LEAN else self._d
 
     @property
     def ok(self) -> bool:
         """Whether the run was started and its slug is known (``run`` is set)."""
-        return self.run is not None
+        return self._d is _LEAN or self._b is not None
 
     def _key(self) -> tuple[Any, ...]:
         return (self.index, self.request, self.run, self.error, self.started)
@@ -149,54 +174,49 @@ class TaskRunOutcome:
         return (TaskRunOutcome, self._key())
 
 
-# The slots' own setters: how an immutable outcome is filled in, at C speed.
-_set_index, _set_item, _set_url, _set_run, _set_error, _set_started = (
-    TaskRunOutcome.__dict__[name].__set__ for name in ("index", "_item", "_url", "run", "error", "started")
+# The slots' own setters: how an immutable outcome (and the models it builds) are filled in.
+_new_object = object.__new__
+_set_index, _set_a, _set_b, _set_c, _set_d = (
+    TaskRunOutcome.__dict__[name].__set__ for name in ("index", "_a", "_b", "_c", "_d")
 )
-
-
-# StartedRun's own slot setters (it has no validators or converters to skip).
 _set_run_slug = StartedRun.__dict__["run_slug"].__set__
 _set_request_id = StartedRun.__dict__["request_id"].__set__
+_set_task_slug = TaskRunRequest.__dict__["task_slug"].__set__
+_set_callback_url = TaskRunRequest.__dict__["callback_url"].__set__
 
 
 def _fill(
     outcome: TaskRunOutcome,
     index: int,
-    item: Any,
-    url: Any,
+    request: Any,
     run: StartedRun | None,
     error: CoreClawError | None,
     started: bool | None,
 ) -> None:
     _set_index(outcome, index)
-    _set_item(outcome, item)
-    _set_url(outcome, url)
-    _set_run(outcome, run)
-    _set_error(outcome, error)
-    _set_started(outcome, started)
+    _set_a(outcome, request)
+    _set_b(outcome, run)
+    _set_c(outcome, error)
+    _set_d(outcome, started)
 
 
 def _outcome(
-    index: int,
-    item: Any,
-    request: TaskRunRequest,
-    run: StartedRun | None,
-    error: CoreClawError | None,
-    started: bool | None,
+    index: int, request: Any, run: StartedRun | None, error: CoreClawError | None, started: bool | None
 ) -> TaskRunOutcome:
-    """The outcome of a start of ``request``, made from ``item``; a slug item keeps no request of its own."""
-    outcome: TaskRunOutcome = object.__new__(TaskRunOutcome)
+    """``TaskRunOutcome(index, request, run, error, started)`` without the call to ``__init__``."""
+    outcome: TaskRunOutcome = _new_object(TaskRunOutcome)
+    _fill(outcome, index, request, run, error, started)
+    return outcome
+
+
+def _lean(index: int, slug: str, url: str | None, run_slug: str) -> TaskRunOutcome:
+    """The outcome of a slug started as expected, kept as its atoms (see TaskRunOutcome)."""
+    outcome: TaskRunOutcome = _new_object(TaskRunOutcome)
     _set_index(outcome, index)
-    if type(item) is str:
-        _set_item(outcome, request.task_slug)
-        _set_url(outcome, request.callback_url)
-    else:
-        _set_item(outcome, request)
-        _set_url(outcome, _AS_GIVEN)
-    _set_run(outcome, run)
-    _set_error(outcome, error)
-    _set_started(outcome, started)
+    _set_a(outcome, slug)
+    _set_b(outcome, run_slug)
+    _set_c(outcome, url)
+    _set_d(outcome, _LEAN)
     return outcome
 
 
@@ -208,23 +228,18 @@ def outcomes_in_order(records: list[Any]) -> list[TaskRunOutcome]:
     slug started as expected; indexes are unique, so sorting compares them alone.
     """
     records.sort()
-    new_run = object.__new__
     for position, record in enumerate(records):
         if len(record) == 2:
             records[position] = record[1]
+            continue
+        index, slug, url, run_slug, request_id = record
+        if request_id is None:
+            records[position] = _lean(index, slug, url, run_slug)
         else:
-            index, slug, url, run_slug, request_id = record
-            run: StartedRun = new_run(StartedRun)
+            run: StartedRun = _new_object(StartedRun)
             _set_run_slug(run, run_slug)
             _set_request_id(run, request_id)
-            outcome: TaskRunOutcome = new_run(TaskRunOutcome)
-            _set_index(outcome, index)
-            _set_item(outcome, slug)
-            _set_url(outcome, url)
-            _set_run(outcome, run)
-            _set_error(outcome, None)
-            _set_started(outcome, True)
-            records[position] = outcome
+            records[position] = _outcome(index, TaskRunRequest(slug, url), run, None, True)
     return records
 
 
@@ -381,7 +396,7 @@ class _Pool:
                     try:
                         run = await launcher.start(request, mark)
                     except CoreClawError as error:
-                        outcome = _outcome(index, item, request, None, error, _started(error))
+                        outcome = _outcome(index, request, None, error, _started(error))
                     except Exception as exc:
                         # A bug of ours, not a verdict on the item: report it on the item, never
                         # abort the batch.
@@ -397,7 +412,7 @@ class _Pool:
                             slot.request = None
                             sink.append((index, item, request.callback_url, run.run_slug, run.request_id))
                             continue
-                        outcome = _outcome(index, item, request, run, None, True)
+                        outcome = _outcome(index, request, run, None, True)
                     slot.request = None
                 if sink is None:
                     ready.append(outcome)

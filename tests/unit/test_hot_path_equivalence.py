@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import sys
 from typing import Any
 
 import attrs
@@ -28,7 +29,7 @@ from coreclaw_async._converter import Structure, converter, started_run_fast, un
 from coreclaw_async._envelope import unwrap
 from coreclaw_async._json import decode, loads
 from coreclaw_async.errors import InvalidParameterError
-from coreclaw_async.fanout import _outcome
+from coreclaw_async.fanout import _lean, outcomes_in_order
 
 scalars = st.one_of(
     st.none(),
@@ -126,20 +127,32 @@ SLUG = "01KSFDXRNYGKT3NNE11EMR4W5X"
 URL = "https://hooks.example.com/coreclaw"
 
 
-def test_a_lean_outcome_is_the_same_value_as_one_holding_its_request() -> None:
-    run = StartedRun(run_slug="r1")
+def test_a_lean_outcome_is_the_same_value_as_one_holding_its_models() -> None:
     request = TaskRunRequest(SLUG, URL)
-    lean = _outcome(3, SLUG, request, run, None, True)
-    full = TaskRunOutcome(3, request, run, None, True)
-    assert lean.request == request
+    lean = _lean(3, SLUG, URL, "r1")
+    full = TaskRunOutcome(3, request, StartedRun(run_slug="r1"), None, True)
+    assert (lean.request, lean.run) == (request, StartedRun(run_slug="r1"))
     assert lean == full
     assert hash(lean) == hash(full)
     assert repr(lean) == repr(full)
     assert pickle.loads(pickle.dumps(lean)) == full
-    assert (lean.index, lean.run, lean.error, lean.started, lean.ok) == (3, run, None, True, True)
-    # A request given as such is kept as it is.
-    given_request = _outcome(4, request, request, run, None, True)
-    assert given_request.request is request
+    assert (lean.index, lean.error, lean.started, lean.ok) == (3, None, True, True)
+    assert (full.index, full.error, full.started, full.ok) == (3, None, True, True)
+    assert full.request is request
+    assert sys.getsizeof(lean) <= 72
+
+
+def test_run_all_records_become_outcomes_in_input_order() -> None:
+    error = InvalidParameterError("task_slug", "bad")
+    failed = TaskRunOutcome(1, "", None, error, False)
+    records = [(2, SLUG, URL, "r2", "req-2"), (1, failed), (0, SLUG, None, "r0", None)]
+    outcomes = outcomes_in_order(records)
+    assert outcomes is records
+    assert [o.index for o in outcomes] == [0, 1, 2]
+    assert outcomes[0] == TaskRunOutcome(0, TaskRunRequest(SLUG), StartedRun(run_slug="r0"), None, True)
+    assert outcomes[1] is failed
+    assert outcomes[2].run == StartedRun(run_slug="r2", request_id="req-2")
+    assert outcomes[2].request == TaskRunRequest(SLUG, URL)
 
 
 def test_an_outcome_is_immutable_and_slotted() -> None:
