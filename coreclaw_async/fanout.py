@@ -32,7 +32,14 @@ from .errors import CoreClawError, InvalidParameterError, RunStartUnknownError
 from .models.runs import StartedRun
 from .models.tasks import TaskRunRequest
 
-__all__ = ["Launcher", "TaskRunBatch", "TaskRunOutcome", "TaskRunRequests", "outcomes_in_order"]
+__all__ = [
+    "KeptOutcomes",
+    "Launcher",
+    "TaskRunBatch",
+    "TaskRunOutcome",
+    "TaskRunRequests",
+    "outcomes_in_order",
+]
 
 logger = logging.getLogger(LOGGER_NAME)
 
@@ -60,7 +67,18 @@ class Launcher(Protocol):
         """The error for a start that was in flight when the batch stopped (outcome unknown)."""
 
 
-_LEAN: Any = object()  # TaskRunOutcome._d of a lean outcome (see TaskRunOutcome)
+class _Lean:
+    """The third slot of a lean outcome (see ``TaskRunOutcome``): shared by every lean outcome
+    of a batch with the same callback URL."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+
+
+# The third slot of an ordinary outcome is (error, started); the usual one is shared.
+_STARTED: tuple[None, bool] = (None, True)
 
 
 class TaskRunOutcome:
@@ -92,15 +110,14 @@ class TaskRunOutcome:
                 to_reconcile.append(outcome.request)
     """
 
-    # Either (request, run, error, started), or for a lean outcome (slug, run slug, callback
-    # URL, _LEAN): four slots serve both, so a kept outcome is one small object.
-    __slots__ = ("_a", "_b", "_c", "_d", "index")
+    # Either (request, run, (error, started)), or for a lean outcome (slug, run slug, _Lean
+    # holding the callback URL): three slots serve both, so a kept outcome is one small object.
+    __slots__ = ("_a", "_b", "_c", "index")
 
     index: int
     _a: Any
     _b: Any
     _c: Any
-    _d: Any
 
     def __init__(
         self,
@@ -115,17 +132,18 @@ class TaskRunOutcome:
     @property
     def request(self) -> Any:
         """The ``TaskRunRequest`` that was sent, or the item as given if it could not become one."""
-        if self._d is _LEAN:
+        lean = self._c
+        if type(lean) is _Lean:
             request: TaskRunRequest = _new_object(TaskRunRequest)
             _set_task_slug(request, self._a)
-            _set_callback_url(request, self._c)
+            _set_callback_url(request, lean.url)
             return request
         return self._a
 
     @property
     def run(self) -> StartedRun | None:
         """The started run, when the start succeeded."""
-        if self._d is _LEAN:
+        if type(self._c) is _Lean:
             run: StartedRun = _new_object(StartedRun)
             _set_run_slug(run, self._b)
             _set_request_id(run, None)
@@ -135,17 +153,17 @@ class TaskRunOutcome:
     @property
     def error(self) -> CoreClawError | None:
         """Why there is no run (``None`` when it started as expected)."""
-        return None if self._d is _LEAN else self._c
+        return None if type(self._c) is _Lean else self._c[0]
 
     @property
     def started(self) -> bool | None:
         """``True`` created, ``False`` certainly not, ``None`` unknown."""
-        return True if self._d is _LEAN else self._d
+        return True if type(self._c) is _Lean else self._c[1]
 
     @property
     def ok(self) -> bool:
         """Whether the run was started and its slug is known (``run`` is set)."""
-        return self._d is _LEAN or self._b is not None
+        return type(self._c) is _Lean or self._b is not None
 
     def _key(self) -> tuple[Any, ...]:
         return (self.index, self.request, self.run, self.error, self.started)
@@ -176,8 +194,8 @@ class TaskRunOutcome:
 
 # The slots' own setters: how an immutable outcome (and the models it builds) are filled in.
 _new_object = object.__new__
-_set_index, _set_a, _set_b, _set_c, _set_d = (
-    TaskRunOutcome.__dict__[name].__set__ for name in ("index", "_a", "_b", "_c", "_d")
+_set_index, _set_a, _set_b, _set_c = (
+    TaskRunOutcome.__dict__[name].__set__ for name in ("index", "_a", "_b", "_c")
 )
 _set_run_slug = StartedRun.__dict__["run_slug"].__set__
 _set_request_id = StartedRun.__dict__["request_id"].__set__
@@ -196,8 +214,7 @@ def _fill(
     _set_index(outcome, index)
     _set_a(outcome, request)
     _set_b(outcome, run)
-    _set_c(outcome, error)
-    _set_d(outcome, started)
+    _set_c(outcome, _STARTED if error is None and started is True else (error, started))
 
 
 def _outcome(
@@ -209,38 +226,63 @@ def _outcome(
     return outcome
 
 
-def _lean(index: int, slug: str, url: str | None, run_slug: str) -> TaskRunOutcome:
+def _lean(index: int, slug: str, lean: _Lean, run_slug: str) -> TaskRunOutcome:
     """The outcome of a slug started as expected, kept as its atoms (see TaskRunOutcome)."""
     outcome: TaskRunOutcome = _new_object(TaskRunOutcome)
     _set_index(outcome, index)
     _set_a(outcome, slug)
     _set_b(outcome, run_slug)
-    _set_c(outcome, url)
-    _set_d(outcome, _LEAN)
+    _set_c(outcome, lean)
     return outcome
 
 
-def outcomes_in_order(records: list[Any]) -> list[TaskRunOutcome]:
-    """Turn the list a batch filled as ``records`` into its outcomes, by input position, in place
-    (each record is replaced by its outcome as soon as that is built).
+class KeptOutcomes(list[Any]):
+    """``run_all``'s list, filled by its batch with one record per item, then turned into the
+    outcomes in input order by :func:`outcomes_in_order`.
 
-    A record is ``(index, outcome)``, or ``(index, slug, url, run_slug, request_id)`` for a
-    slug started as expected; indexes are unique, so sorting compares them alone.
+    A record is ``(index, outcome)``, or for a slug started as expected with the batch's
+    callback URL ``(index, slug, run_slug)`` (``(index, slug, run_slug, request_id)`` when the
+    answer had a request id); indexes are unique, so sorting compares them alone.
     """
+
+    __slots__ = ("lean",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lean: _Lean | None = None  # the callback URL the compact records share
+
+    def record(self, index: int, slug: str, url: str | None, run: StartedRun) -> tuple[Any, ...] | None:
+        """The compact record of a start of ``slug`` with ``url``, or ``None`` if it needs a whole outcome."""
+        lean = self.lean
+        if lean is None:
+            lean = self.lean = _Lean(url)
+        elif lean.url != url:
+            return None
+        if run.request_id is None:
+            return (index, slug, run.run_slug)
+        return (index, slug, run.run_slug, run.request_id)
+
+
+def outcomes_in_order(records: KeptOutcomes) -> list[TaskRunOutcome]:
+    """The outcomes of ``records`` by input position, in place (each record is replaced by its
+    outcome as soon as that is built)."""
     records.sort()
+    lean = records.lean
+    outcomes: list[Any] = records
     for position, record in enumerate(records):
         if len(record) == 2:
-            records[position] = record[1]
-            continue
-        index, slug, url, run_slug, request_id = record
-        if request_id is None:
-            records[position] = _lean(index, slug, url, run_slug)
+            outcomes[position] = record[1]
+        elif len(record) == 3:
+            assert lean is not None
+            outcomes[position] = _lean(record[0], record[1], lean, record[2])
         else:
+            index, slug, run_slug, request_id = record
+            assert lean is not None
             run: StartedRun = _new_object(StartedRun)
             _set_run_slug(run, run_slug)
             _set_request_id(run, request_id)
-            records[position] = _outcome(index, TaskRunRequest(slug, url), run, None, True)
-    return records
+            outcomes[position] = _outcome(index, TaskRunRequest(slug, lean.url), run, None, True)
+    return outcomes
 
 
 def _started(error: CoreClawError) -> bool | None:
@@ -304,7 +346,7 @@ class _Pool:
         async_source: AsyncIterator[Any] | None,
         tasks: int,
         buffer: int,
-        sink: list[Any] | None = None,
+        sink: KeptOutcomes | None = None,
     ) -> None:
         self._launcher = launcher
         # run_all's list: outcomes (or their compact records) go straight into it, with no
@@ -408,10 +450,13 @@ class _Pool:
                         if sink is not None and type(item) is str and type(run) is StartedRun:
                             # run_all keeps this until the end: as atoms in a tuple, which the
                             # garbage collector stops tracking, rather than two more objects
-                            # for every later collection to walk. _in_order() rebuilds them.
-                            slot.request = None
-                            sink.append((index, item, request.callback_url, run.run_slug, run.request_id))
-                            continue
+                            # for every later collection to walk. outcomes_in_order() rebuilds
+                            # them (a tuple the size of the outcome, whose memory it reuses).
+                            record = sink.record(index, item, request.callback_url, run)
+                            if record is not None:
+                                slot.request = None
+                                sink.append(record)
+                                continue
                         outcome = _outcome(index, request, run, None, True)
                     slot.request = None
                 if sink is None:
@@ -583,7 +628,7 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
         requests: TaskRunRequests,
         *,
         concurrency: int,
-        records: list[Any] | None = None,
+        records: KeptOutcomes | None = None,
     ) -> None:
         require_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         if isinstance(requests, (str, bytes)):

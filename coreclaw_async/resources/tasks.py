@@ -23,7 +23,7 @@ from .._validation import (
 )
 from ..callbacks import CallbackReceiver
 from ..errors import CoreClawError, InvalidParameterError, NotFoundError
-from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests, outcomes_in_order
+from ..fanout import KeptOutcomes, TaskRunBatch, TaskRunOutcome, TaskRunRequests, outcomes_in_order
 from ..models.runs import StartedRun
 from ..models.tasks import (
     Schedule,
@@ -197,7 +197,7 @@ class AsyncTasks(Resource):
         concurrency: int | None,
         timeout: float | None,
         max_retries: int | None,
-        records: builtins.list[Any] | None = None,
+        records: KeptOutcomes | None = None,
     ) -> TaskRunBatch:
         launcher = self._launcher(
             callback_url=callback_url, callback=callback, timeout=timeout, max_retries=max_retries
@@ -243,7 +243,7 @@ class AsyncTasks(Resource):
             raise InvalidParameterError("on_cancel", f"must be callable, got {type(on_cancel).__name__}")
         # The batch appends each outcome (or its compact record) here as it finishes: no hand-off
         # through its buffer, and nothing more per item for the garbage collector to walk.
-        records: builtins.list[Any] = []
+        records = KeptOutcomes()
         batch = self._batch(
             requests,
             callback_url=callback_url,

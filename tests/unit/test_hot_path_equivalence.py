@@ -29,7 +29,7 @@ from coreclaw_async._converter import Structure, converter, started_run_fast, un
 from coreclaw_async._envelope import unwrap
 from coreclaw_async._json import decode, loads
 from coreclaw_async.errors import InvalidParameterError
-from coreclaw_async.fanout import _lean, outcomes_in_order
+from coreclaw_async.fanout import KeptOutcomes, _Lean, _lean, outcomes_in_order
 
 scalars = st.one_of(
     st.none(),
@@ -129,7 +129,7 @@ URL = "https://hooks.example.com/coreclaw"
 
 def test_a_lean_outcome_is_the_same_value_as_one_holding_its_models() -> None:
     request = TaskRunRequest(SLUG, URL)
-    lean = _lean(3, SLUG, URL, "r1")
+    lean = _lean(3, SLUG, _Lean(URL), "r1")
     full = TaskRunOutcome(3, request, StartedRun(run_slug="r1"), None, True)
     assert (lean.request, lean.run) == (request, StartedRun(run_slug="r1"))
     assert lean == full
@@ -139,20 +139,28 @@ def test_a_lean_outcome_is_the_same_value_as_one_holding_its_models() -> None:
     assert (lean.index, lean.error, lean.started, lean.ok) == (3, None, True, True)
     assert (full.index, full.error, full.started, full.ok) == (3, None, True, True)
     assert full.request is request
-    assert sys.getsizeof(lean) <= 72
+    assert sys.getsizeof(lean) <= 64
 
 
 def test_run_all_records_become_outcomes_in_input_order() -> None:
     error = InvalidParameterError("task_slug", "bad")
     failed = TaskRunOutcome(1, "", None, error, False)
-    records = [(2, SLUG, URL, "r2", "req-2"), (1, failed), (0, SLUG, None, "r0", None)]
+    records = KeptOutcomes()
+    for index, run in ((3, StartedRun(run_slug="r3", request_id="req-3")), (0, StartedRun(run_slug="r0"))):
+        record = records.record(index, SLUG, URL, run)
+        assert record is not None
+        records.append(record)
+    assert records.record(2, SLUG, "https://elsewhere.example.com/", StartedRun(run_slug="r2")) is None
+    records.append((1, failed))
+    records.append(
+        (2, TaskRunOutcome(2, TaskRunRequest(SLUG, "https://elsewhere.example.com/"), None, error, False))
+    )
     outcomes = outcomes_in_order(records)
-    assert outcomes is records
-    assert [o.index for o in outcomes] == [0, 1, 2]
-    assert outcomes[0] == TaskRunOutcome(0, TaskRunRequest(SLUG), StartedRun(run_slug="r0"), None, True)
+    assert [o.index for o in outcomes] == [0, 1, 2, 3]
+    assert outcomes[0] == TaskRunOutcome(0, TaskRunRequest(SLUG, URL), StartedRun(run_slug="r0"), None, True)
     assert outcomes[1] is failed
-    assert outcomes[2].run == StartedRun(run_slug="r2", request_id="req-2")
-    assert outcomes[2].request == TaskRunRequest(SLUG, URL)
+    assert outcomes[3].run == StartedRun(run_slug="r3", request_id="req-3")
+    assert outcomes[3].request == TaskRunRequest(SLUG, URL)
 
 
 def test_an_outcome_is_immutable_and_slotted() -> None:
