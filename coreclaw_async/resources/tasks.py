@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._constants import DEFAULT_MAX_PAGES, LOGGER_NAME, MAX_CONCURRENCY, V2_MAX_PAGE_SIZE
+from .._outcomes import KeptOutcomes, outcomes_in_order
 from .._pagination import KeyedIterator, check_page_args
 from .._validation import (
     require_bool,
@@ -23,7 +24,7 @@ from .._validation import (
 )
 from ..callbacks import CallbackReceiver
 from ..errors import CoreClawError, InvalidParameterError, NotFoundError
-from ..fanout import KeptOutcomes, TaskRunBatch, TaskRunOutcome, TaskRunRequests, outcomes_in_order
+from ..fanout import TaskRunBatch, TaskRunOutcome, TaskRunRequests
 from ..models.runs import StartedRun
 from ..models.tasks import (
     Schedule,

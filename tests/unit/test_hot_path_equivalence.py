@@ -28,8 +28,8 @@ from coreclaw_async import CoreClawAPIError, StartedRun, TaskRunOutcome, TaskRun
 from coreclaw_async._converter import Structure, converter, started_run_fast, unstructure_task_run
 from coreclaw_async._envelope import unwrap
 from coreclaw_async._json import decode, loads
+from coreclaw_async._outcomes import KeptOutcomes, _Lean, _lean, outcomes_in_order
 from coreclaw_async.errors import InvalidParameterError
-from coreclaw_async.fanout import KeptOutcomes, _Lean, _lean, outcomes_in_order
 
 scalars = st.one_of(
     st.none(),
