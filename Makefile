@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench docs clean
+.PHONY: install demo test lint typecheck pytest bench docs docs-serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,11 @@ demo: $(STAMP)
 	$(BIN)/python -m coreclaw_async demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check coreclaw_async tests benchmarks examples
-	$(BIN)/ruff format --check coreclaw_async tests benchmarks examples
+	$(BIN)/ruff check coreclaw_async coreclaw_async_cli tests benchmarks examples
+	$(BIN)/ruff format --check coreclaw_async coreclaw_async_cli tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(BIN)/mypy --strict coreclaw_async
+	$(BIN)/mypy --strict coreclaw_async coreclaw_async_cli
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -34,6 +34,11 @@ test: lint typecheck pytest
 # docstring warning fails the build.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+	@echo "site/ built: open site/index.html, or 'make docs-serve' for search too"
+
+# The built site on http://127.0.0.1:8000/ (search needs it served, not opened from disk).
+docs-serve: docs
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory site 8000
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

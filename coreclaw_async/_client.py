@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 import aiohttp
 import attrs
@@ -24,6 +26,7 @@ from ._dialect import Dialect
 from ._retry import RetryPolicy
 from ._session import SessionManager
 from ._stats import ClientStats
+from ._telemetry import observer_for
 from ._v1 import V1
 from ._v2 import V2
 from ._validation import (
@@ -44,6 +47,9 @@ from .resources.runs import AsyncRuns
 from .resources.tasks import AsyncTasks
 from .resources.workers import AsyncWorkers
 
+if TYPE_CHECKING:
+    from .otel import Telemetry
+
 __all__ = ["AsyncCoreClaw"]
 
 _DIALECTS: dict[str, Dialect] = {"v1": V1, "v2": V2}
@@ -60,6 +66,29 @@ def _retry_policy(
     if wait_for_capacity is not None:
         policy = attrs.evolve(policy, wait_for_capacity=wait_for_capacity)
     return policy
+
+
+def _trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None, session: aiohttp.ClientSession | None
+) -> list[aiohttp.TraceConfig] | None:
+    if trace_configs is None:
+        return None
+    if not isinstance(trace_configs, (list, tuple)):
+        raise InvalidParameterError(
+            "trace_configs", f"must be a list of aiohttp.TraceConfig, got {type(trace_configs).__name__}"
+        )
+    for item in trace_configs:
+        if not isinstance(item, aiohttp.TraceConfig):
+            raise InvalidParameterError(
+                "trace_configs", f"must hold only aiohttp.TraceConfig objects, got {type(item).__name__}"
+            )
+    if session is not None:
+        raise InvalidParameterError(
+            "trace_configs",
+            "cannot be added to a session you pass in: create your aiohttp.ClientSession with "
+            "trace_configs=... instead",
+        )
+    return list(trace_configs)
 
 
 class AsyncCoreClaw:
@@ -96,6 +125,14 @@ class AsyncCoreClaw:
         budget: a budget shared with the other clients of the account, in this process or
             others (``coreclaw_async.redis.RedisBudget``): a common request rate, requests in
             flight and rate-limit cooldown. Each request also passes the client's own limits.
+        telemetry: OpenTelemetry spans and metrics (the docs' "Tracing and metrics"). ``None`` (the
+            default) records them through the global providers when OpenTelemetry is
+            installed (the ``otel`` extra) and does nothing otherwise; ``True`` insists (an
+            ``ImportError`` names the extra when it is missing); ``False`` turns them off; a
+            ``coreclaw_async.otel.Telemetry`` sends them to the providers it names.
+        trace_configs: ``aiohttp.TraceConfig`` objects for the session this client creates, so
+            aiohttp request tracing (your own, or OpenTelemetry's aiohttp instrumentation)
+            sees its requests. Not with ``session=``: give them to your session instead.
 
     Example::
 
@@ -123,6 +160,8 @@ class AsyncCoreClaw:
         user_agent: str | None = None,
         api_version: str | None = None,
         budget: SharedBudget | None = None,
+        telemetry: bool | Telemetry | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
         if api_key is not None:
@@ -160,8 +199,10 @@ class AsyncCoreClaw:
             raise InvalidParameterError(
                 "api_version", f"must be one of {', '.join(map(repr, _DIALECTS))}, got {api_version!r:.40}"
             )
+        configs = _trace_configs(trace_configs, session)
         self._base_url = base_url.rstrip("/")
         self._callback_url = callback_url
+        observer = observer_for(telemetry, api_version=dialect.name, base_url=self._base_url)
         self._manager = SessionManager(
             api_key=api_key,
             base_url=self._base_url,
@@ -174,6 +215,8 @@ class AsyncCoreClaw:
             session=session,
             user_agent=user_agent,
             budget=budget,
+            observer=observer,
+            trace_configs=configs,
         )
         self.tasks = AsyncTasks(self._manager, callback_url=callback_url)
         """Saved Tasks: ``await client.tasks.run(task_slug)``."""

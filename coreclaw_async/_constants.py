@@ -275,6 +275,13 @@ CLI_RUNS_LIST_LIMIT = 20
 CLI_CELL_WIDTH = 60
 CLI_RESULT_CELL_WIDTH = 30
 
+# `tasks run-many`: launches in flight at most (and the client's connections), the seconds
+# launches in flight get to come back after Ctrl-C, and the seconds between two plain
+# progress lines of the batch commands (frequent enough to see it move in a CI log).
+CLI_RUN_MANY_CONCURRENCY = 20
+CLI_BATCH_GRACE = 5.0
+CLI_PROGRESS_INTERVAL = 5.0
+
 # -- shared budget (coreclaw_async.redis) -----------------------------------------------
 
 # Keys of a RedisBudget live under this prefix, followed by the budget's name.

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import random
 from collections import deque
+from collections.abc import Callable
 
 __all__ = ["CapacityGate", "GateTimeout", "Limiter"]
 
@@ -56,6 +57,7 @@ class Limiter:
         self._successes = 0
         self._epoch = 0  # bumped by every halving; tells stale rate-limit answers apart
         self.waited_total = 0.0  # seconds spent waiting here, across calls, however each wait ended
+        self.on_wait: Callable[[float], None] | None = None  # told of each wait (telemetry)
 
     @property
     def in_flight(self) -> int:
@@ -95,6 +97,8 @@ class Limiter:
             # Counted however the wait ends (slot, timeout, cancellation): it is time spent here.
             waited = loop.time() - start
             self.waited_total += waited
+            if self.on_wait is not None:
+                self.on_wait(waited)
         return waited
 
     def try_acquire(self, now: float) -> bool:
@@ -247,6 +251,8 @@ class CapacityGate:
         self._refusals_in_row = 0
         self.waited_total = 0.0
         """Seconds starts spent waiting here, however each wait ended."""
+        self.on_wait: Callable[[float], None] | None = None
+        """Told of each wait here, however it ended (telemetry)."""
 
     @property
     def closed(self) -> bool:
@@ -305,7 +311,10 @@ class CapacityGate:
                 raise
             return True
         finally:
-            self.waited_total += loop.time() - start
+            waited = loop.time() - start
+            self.waited_total += waited
+            if self.on_wait is not None:
+                self.on_wait(waited)
 
     def leave(self, held: bool, *, started: bool | None) -> None:
         """Report how a start went: ``True`` a run was created, ``False`` refused with 30003,

@@ -34,6 +34,7 @@ from ._validation import require_bool, require_int, require_number
 
 if TYPE_CHECKING:
     from ._budget import SharedBudget
+    from ._telemetry import Observer
 from .errors import (
     APIConnectionError,
     ConcurrencyLimitError,
@@ -172,6 +173,7 @@ class Retrier:
         self.capacity = CapacityGate(
             base=policy.capacity_backoff_base, ceiling=policy.capacity_backoff_max, rng=rng
         )
+        self.observer: Observer | None = None
 
     async def run(
         self,
@@ -250,6 +252,8 @@ class Retrier:
             verdict = policy.verdict(kind, error)
             if verdict == "capacity":
                 logger.debug("%s %s: plan capacity full (30003); waiting for a free slot", method, path)
+                if self.observer is not None:
+                    self.observer.capacity_refused(name, error, attempt_no)
                 continue
             if verdict == "retry" and retries < retries_allowed and (may_retry is None or may_retry(error)):
                 now = asyncio.get_running_loop().time()
@@ -326,6 +330,8 @@ class Retrier:
     ) -> None:
         reason = _retry_reason(error)
         self.counters.tally("retries", reason)
+        if self.observer is not None:
+            self.observer.retried(name, reason, error, attempt, delay)
         if logger.isEnabledFor(logging.INFO):
             logger.info(
                 "retrying %s (%s %s) in %.2fs (attempt %d failed: %s, request_id=%s)",

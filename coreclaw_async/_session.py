@@ -15,7 +15,7 @@ import functools
 import logging
 import platform
 import random
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -34,6 +34,7 @@ from ._limits import GateTimeout, Limiter
 from ._operation import Kind, Operation
 from ._retry import Retrier, RetryPolicy
 from ._stats import ClientStats, PipelineCounters
+from ._telemetry import Observer
 from ._transport import Stage, check_usable, failure, new_session
 from ._validation import require_optional_int, require_optional_timeout
 from ._version import __version__
@@ -117,6 +118,8 @@ class SessionManager:
         session: aiohttp.ClientSession | None,
         user_agent: str | None,
         budget: SharedBudget | None = None,
+        observer: Observer | None = None,
+        trace_configs: list[aiohttp.TraceConfig] | None = None,
     ) -> None:
         self.api_key = api_key
         self.base_url = base_url.rstrip("/")
@@ -131,6 +134,12 @@ class SessionManager:
         if budget is not None:
             budget.attach()
         self.retrier = Retrier(retry, self.limiter, self.counters, self.rng, budget)
+        self.observer = observer
+        if observer is not None:
+            self.limiter.on_wait = functools.partial(observer.waited, "limiter")
+            self.retrier.capacity.on_wait = functools.partial(observer.waited, "capacity")
+            self.retrier.observer = observer
+        self._trace_configs = trace_configs
         self.user_agent = user_agent or default_user_agent()
         self._session = session
         self._owns_session = session is None
@@ -185,7 +194,9 @@ class SessionManager:
             )
         session = self._session
         if session is None:
-            session = self._session = new_session(max_connections=self.max_connections, headers=self._headers)
+            session = self._session = new_session(
+                max_connections=self.max_connections, headers=self._headers, trace_configs=self._trace_configs
+            )
         elif not self._owns_session:
             check_usable(session, loop, method=method, path=path)
         return session
@@ -283,13 +294,39 @@ class SessionManager:
         if op.min_timeout is not None and budget < op.min_timeout:
             budget = op.min_timeout
         deadline = asyncio.get_running_loop().time() + budget
+        if self.observer is not None:
+            # Whether an attempt is out (sent, its outcome not yet known): a cancelled call's
+            # span says unknown then, not sent otherwise.
+            sending = [False]
+
+            def noted(out: bool, _inner: Callable[[bool], None] | None = on_send) -> None:
+                sending[0] = out
+                if _inner is not None:
+                    _inner(out)
+
+            attempt = functools.partial(self._attempt, op, path, body, params, noted)
+            # The attempts' coroutine is made inside the observed one, so that an observed call
+            # closed before it began leaves no coroutine behind that was never awaited.
+            run = functools.partial(self._run, op, path, request, attempt, deadline, max_retries)
+            return self.observer.traced(op, path, request, run, sending)
         # The plain function, not the bound method: one object less for every call in flight.
         attempt = functools.partial(SessionManager._attempt, self, op, path, body, params, on_send)
+        return self._run(op, path, request, attempt, deadline, max_retries)
+
+    def _run(
+        self,
+        op: Operation[T],
+        path: str,
+        request: Any,
+        attempt: Callable[[float, int], Awaitable[T]],
+        deadline: float,
+        max_retries: int | None,
+    ) -> Coroutine[Any, Any, T]:
         return self.retrier.run(
             attempt,
             name=op.name,
             kind=op.kind,
-            method=method,
+            method=op.method,
             path=path,
             deadline=deadline,
             max_retries=max_retries,
@@ -442,6 +479,9 @@ class SessionManager:
         self, budget: SharedBudget, op: Operation[Any], path: str, deadline: float
     ) -> object | None:
         """Wait at the shared budget, holding the client's own slot; give the slot back if that fails."""
+        observer = self.observer
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
             return await budget.acquire(
                 deadline, run_start=op.kind is Kind.RUN_START and self.retrier.policy.wait_for_capacity
@@ -461,6 +501,9 @@ class SessionManager:
         except BaseException:
             self.limiter.release()
             raise
+        finally:
+            if observer is not None:
+                observer.waited("budget", loop.time() - start)
 
     def _validation_error(
         self, op: Operation[Any], path: str, data: Any, problems: list[str]

@@ -46,9 +46,15 @@ _BUILD_ERRORS = (ValueError, TypeError, OverflowError, RuntimeError)
 _REDIRECT_ERRORS: tuple[type[BaseException], ...] = (getattr(aiohttp, "RedirectClientError", _NeverRaised),)
 
 
-def new_session(*, max_connections: int, headers: dict[str, str]) -> aiohttp.ClientSession:
+def new_session(
+    *,
+    max_connections: int,
+    headers: dict[str, str],
+    trace_configs: list[aiohttp.TraceConfig] | None = None,
+) -> aiohttp.ClientSession:
     """Our own pooled session: one connector, keep-alive below common idle cut-offs, no
-    session-wide timeout (each call brings its own deadline), statuses never raised."""
+    session-wide timeout (each call brings its own deadline), statuses never raised; a
+    caller's ``trace_configs`` (aiohttp request tracing) are passed on."""
     connector = aiohttp.TCPConnector(
         limit=max_connections, limit_per_host=0, keepalive_timeout=KEEPALIVE_TIMEOUT
     )
@@ -57,6 +63,7 @@ def new_session(*, max_connections: int, headers: dict[str, str]) -> aiohttp.Cli
         headers=headers,
         timeout=aiohttp.ClientTimeout(total=None),
         raise_for_status=False,
+        trace_configs=trace_configs,
     )
     # aiohttp sends a GET, PUT or DELETE a second time, silently, when a reused keep-alive
     # connection drops: outside our retry loop, uncounted, and for a DELETE wrong (the second

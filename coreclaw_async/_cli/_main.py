@@ -20,6 +20,7 @@ from .._constants import (
     CLI_DEMO_MAX_CONNECTIONS,
     CLI_DEMO_RUNS,
     DEFAULT_API_VERSION,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_TIMEOUT,
     ENV_API_KEY,
     ENV_API_VERSION,
@@ -108,6 +109,9 @@ async def _run_command(args: argparse.Namespace) -> int:
         callback_url=getattr(args, "callback_url", None) or os.environ.get(ENV_CALLBACK_URL),
         timeout=args.timeout,
         api_version=args.api_version,
+        # `tasks run-many`: a connection per launch in flight, and its --max-rate.
+        max_connections=getattr(args, "concurrency", None) or DEFAULT_MAX_CONNECTIONS,
+        max_rate=getattr(args, "max_rate", None),
     )
     async with client:
         return await func(args, client)
@@ -115,6 +119,14 @@ async def _run_command(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``coreclaw-async`` console script; returns the exit code."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's own handling is in place (or after it): no traceback.
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:

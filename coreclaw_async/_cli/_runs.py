@@ -21,6 +21,7 @@ from .._constants import (
 from ..errors import WaitTimeoutError
 from ..models.runs import Run
 from ._args import keys_arg, non_negative_float, positive_float, positive_int, slug_arg, status_arg
+from ._batch_args import add_wait_many
 from ._output import (
     EXIT_WAIT_TIMEOUT,
     Progress,
@@ -256,6 +257,7 @@ def register_runs(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     )
     add_json(wait)
     wait.set_defaults(func=cmd_runs_wait)
+    add_wait_many(run_actions)
 
     results = run_actions.add_parser("results", help="stream the result rows of a run")
     results.add_argument("run_slug", type=slug_arg)

@@ -12,6 +12,7 @@ from .._constants import CLI_RUNS_LIST_LIMIT
 from ..errors import InvalidParameterError
 from ..models.tasks import Schedule, Task
 from ._args import json_input_arg, positive_int, slug_arg
+from ._batch_args import add_run_many
 from ._output import pairs, stdout_closed, table, write_json
 from ._runs import add_json
 
@@ -169,6 +170,7 @@ def register_tasks(subparsers: argparse._SubParsersAction[argparse.ArgumentParse
     run.add_argument("--callback-url", help="webhook URL CoreClaw posts run updates to (required on v1)")
     add_json(run)
     run.set_defaults(func=cmd_tasks_run)
+    add_run_many(actions)
 
     listing = actions.add_parser("list", help="list your saved Tasks (API v2)")
     listing.add_argument("--worker", type=slug_arg, help="only Tasks of this Worker")

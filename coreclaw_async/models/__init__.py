@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .account import AccountInfo, ProxyRegion
+from .account import AccountInfo, ProxyRegion, ProxyRegionRequest
 from .callbacks import FINAL_CALLBACK_STATUSES, RunCallback
-from .queue import QueueActivation, QueuedRun, QueueItem, QueuePage
+from .queue import QueueActivation, QueuedRun, QueueItem, QueueListRequest, QueuePage, QueueRefsRequest
 from .runs import (
     ExportLink,
     ExportRequest,
@@ -24,7 +24,20 @@ from .runs import (
     RunStatus,
     StartedRun,
 )
-from .tasks import Schedule, ScheduleKind, Task, TaskInput, TaskPage, TaskRunRequest, deprecated_task_run
+from .tasks import (
+    Schedule,
+    ScheduleKind,
+    Task,
+    TaskCreateRequest,
+    TaskInput,
+    TaskInputRequest,
+    TaskListRequest,
+    TaskPage,
+    TaskRequest,
+    TaskRunRequest,
+    TaskUpdateRequest,
+    deprecated_task_run,
+)
 from .workers import (
     InputProperty,
     InputSchema,
@@ -35,6 +48,7 @@ from .workers import (
     WorkerDetailRequest,
     WorkerInput,
     WorkerInputSchema,
+    WorkerListRequest,
     WorkerPage,
     WorkerParameters,
     WorkerRunRequest,
@@ -51,9 +65,12 @@ __all__ = [
     "LogEntry",
     "LogLevel",
     "ProxyRegion",
+    "ProxyRegionRequest",
     "QueueActivation",
     "QueueItem",
+    "QueueListRequest",
     "QueuePage",
+    "QueueRefsRequest",
     "QueuedRun",
     "RerunRequest",
     "ResultHeader",
@@ -73,13 +90,19 @@ __all__ = [
     "StoreWorker",
     "SystemParameters",
     "Task",
+    "TaskCreateRequest",
     "TaskInput",
+    "TaskInputRequest",
+    "TaskListRequest",
     "TaskPage",
+    "TaskRequest",
     "TaskRunRequest",
+    "TaskUpdateRequest",
     "Worker",
     "WorkerDetailRequest",
     "WorkerInput",
     "WorkerInputSchema",
+    "WorkerListRequest",
     "WorkerPage",
     "WorkerParameters",
     "WorkerRunRequest",

@@ -52,16 +52,13 @@ from .._validation import require_int, require_number
 from ..errors import BudgetUnavailableError, InvalidParameterError
 from ._budget_scripts import ACQUIRE, HOLD, RELEASE
 from ._budget_stats import BudgetCounters, BudgetStats
-from ._common import FAILURES, bounded, check_key_part, check_redis, database, pool_busy
+from ._common import FAILURES, bounded, check_key_part, check_redis, database, pool_busy, stop_task
 
 __all__ = ["BudgetStats", "RedisBudget"]
 
 logger = logging.getLogger(LOGGER_NAME)
 
 _REASONS = {1: "cooldown", 2: "capacity", 3: "slot", 4: "pace"}
-# Stopping the listener: cancel it up to this many times, this many seconds apart.
-_STOP_ATTEMPTS = 40
-_STOP_PAUSE = 0.05
 # At most this many released leases ride on one acquire (Lua's unpack has a stack limit).
 _MAX_RELEASES_PER_ASK = 256
 # _ask_redis: Redis did not answer (the request goes on without the budget, or fails).
@@ -212,17 +209,9 @@ class RedisBudget:
             self._flush_handle.cancel()
             self._flush_handle = None
         if listener is not None and not listener.done():
-            self._stopping = True
+            self._stopping = True  # the listener checks it after every wait
             try:
-                # redis-py's get_message() can swallow a cancellation that lands inside its own
-                # timeout handling, so cancel again until the task ends (it checks the flag after
-                # every wait); wait() raises only the caller's own cancellation.
-                for _ in range(_STOP_ATTEMPTS):
-                    listener.cancel()
-                    done, _ = await asyncio.wait([listener], timeout=_STOP_PAUSE)
-                    if done:
-                        break
-                else:
+                if not await stop_task(listener):
                     logger.warning("shared budget %r: its listener did not stop", self.name)
             finally:
                 self._stopping = False

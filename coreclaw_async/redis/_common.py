@@ -14,12 +14,15 @@ from redis.exceptions import RedisError
 from .._validation import require_text
 from ..errors import InvalidParameterError
 
-__all__ = ["FAILURES", "bounded", "check_key_part", "check_redis", "database", "pool_busy"]
+__all__ = ["FAILURES", "bounded", "check_key_part", "check_redis", "database", "pool_busy", "stop_task"]
 
 T = TypeVar("T")
 
 # Redis unreachable: connection refused or reset, timeouts, a server that answers garbage.
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
+# Stopping a task that reads from Redis: cancel it up to this many times, this many seconds apart.
+_STOP_ATTEMPTS = 40
+_STOP_PAUSE = 0.05
 
 
 if sys.version_info >= (3, 11):
@@ -70,3 +73,18 @@ def database(redis: Any) -> int:
     kwargs = getattr(getattr(redis, "connection_pool", None), "connection_kwargs", None)
     db = kwargs.get("db", 0) if isinstance(kwargs, dict) else 0
     return db if isinstance(db, int) else 0
+
+
+async def stop_task(task: asyncio.Task[Any]) -> bool:
+    """Cancel ``task`` until it ends (at most about 2 s); whether it did.
+
+    redis-py's ``get_message()`` can swallow a cancellation that lands inside its own timeout
+    handling, so one ``cancel()`` may not be enough. ``wait()`` raises only the caller's own
+    cancellation.
+    """
+    for _ in range(_STOP_ATTEMPTS):
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=_STOP_PAUSE)
+        if done:
+            return True
+    return False

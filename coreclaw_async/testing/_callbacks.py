@@ -185,6 +185,9 @@ class _Send(NamedTuple):
     run_slug: str
     run_status: str
     duplicate: bool
+    # A reordered 'running' notice: sent once the run's later notice has been answered, or
+    # at this monotonic time if that one never is (dropped, or the run was aborted).
+    hold_until: float = 0.0
 
 
 class CallbackDispatcher:
@@ -204,6 +207,8 @@ class CallbackDispatcher:
         self._sending = 0
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # Runs whose 'running' notice is held back until their later notice was answered.
+        self._later_sent: dict[str, asyncio.Event] = {}
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -319,18 +324,24 @@ class CallbackDispatcher:
         rng = self._rng
         if settings.drop and rng.random() < settings.drop:
             self.stats.dropped += 1
+            if status != RUNNING and run.slug in self._later_sent:
+                self._later_sent[run.slug].set()  # no later notice to wait for
             return
         payload = self._payload(run, status, at)
         url = run.callback_url
         assert url is not None
         low, high = settings.delay
         send_at = time.monotonic() + rng.uniform(low, high)
-        if status == RUNNING and settings.reorder and rng.random() < settings.reorder:
-            # After the final notice, whatever delay that one draws.
+        reordered = status == RUNNING and bool(settings.reorder) and rng.random() < settings.reorder
+        if reordered:
+            # After the final notice, whatever delay that one draws; and since senders post
+            # concurrently, not before that one was answered (see _post).
             send_at = max(send_at, run.final_at + high + REORDER_GAP)
+            self._later_sent.setdefault(run.slug, asyncio.Event())
         body = wire.dumps(payload)
         name = _STATUS_NAMES[status]
-        self._push(send_at, _Send(url, body, payload, run.slug, name, duplicate=False))
+        hold = send_at + CALLBACK_TIMEOUT if reordered else 0.0
+        self._push(send_at, _Send(url, body, payload, run.slug, name, duplicate=False, hold_until=hold))
         if settings.duplicate and rng.random() < settings.duplicate:
             self.stats.duplicated += 1
             again = send_at + REORDER_GAP + rng.uniform(low, high)
@@ -378,6 +389,13 @@ class CallbackDispatcher:
                 self._settle()
 
     async def _post(self, item: _Send) -> None:
+        if item.hold_until:
+            later = self._later_sent.get(item.run_slug)
+            if later is not None and not later.is_set() and time.monotonic() < item.hold_until:
+                # Not yet: look again shortly, without holding a sender.
+                self._push(time.monotonic() + REORDER_GAP, item)
+                return
+            self._later_sent.pop(item.run_slug, None)
         session = self._session
         if session is None:
             session = self._session = aiohttp.ClientSession(
@@ -405,6 +423,10 @@ class CallbackDispatcher:
         self.deliveries.append(
             CallbackDelivery(item.run_slug, item.run_status, item.url, status, item.duplicate, item.payload)
         )
+        if item.run_status != "running":
+            later = self._later_sent.get(item.run_slug)
+            if later is not None:
+                later.set()
 
     # -- waiting for quiet -----------------------------------------------------------
 

@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import json
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -22,18 +23,22 @@ import pytest
 from .snippets import DOCS, blocks, program
 
 ROOT = DOCS.parent
-# Every public module with an ``__all__``: each of its names needs an entry in the reference.
-PUBLIC_MODULES = (
-    "coreclaw_async",
-    "coreclaw_async.callbacks",
-    "coreclaw_async.errors",
-    "coreclaw_async.fanout",
-    "coreclaw_async.models",
-    "coreclaw_async.redis",
-    "coreclaw_async.resources",
-    "coreclaw_async.testing",
-    "coreclaw_async.testing.pytest_plugin",
-)
+
+
+def _public_modules() -> tuple[str, ...]:
+    """Every public module of the package (no part of its name starts with ``_``) that has an
+    ``__all__``: each of its names needs an entry in the reference. Found by walking the
+    package, so a new public module cannot be left out."""
+    import coreclaw_async
+
+    names = ["coreclaw_async"]
+    for info in pkgutil.walk_packages(coreclaw_async.__path__, "coreclaw_async."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            names.append(info.name)
+    return tuple(name for name in names if hasattr(importlib.import_module(name), "__all__"))
+
+
+PUBLIC_MODULES = _public_modules()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +64,7 @@ def test_the_site_builds_strictly_without_a_warning(site: tuple[Path, str]) -> N
 
     assert "WARNING" not in output
     assert (target / "index.html").is_file()
-    assert (target / "reference" / "client" / "index.html").is_file()
+    assert (target / "reference" / "client.html").is_file()
 
 
 def test_every_public_name_has_an_entry_in_the_api_reference(site: tuple[Path, str]) -> None:
@@ -89,13 +94,7 @@ def test_the_search_index_holds_every_page(site: tuple[Path, str]) -> None:
     target, _ = site
     index = json.loads((target / "search" / "search_index.json").read_text(encoding="utf-8"))
     locations = {entry["location"].split("#", 1)[0] for entry in index["docs"]}
-    pages = {
-        ""
-        if page.name == "index.md" and page.parent == DOCS
-        else str(page.relative_to(DOCS).with_suffix("")) + "/"
-        for page in DOCS.rglob("*.md")
-    }
-    pages = {page.replace("/index/", "/") for page in pages}
+    pages = {page.relative_to(DOCS).with_suffix(".html").as_posix() for page in DOCS.rglob("*.md")}
 
     assert pages <= locations
 
