@@ -119,6 +119,10 @@ class CoreclawRunMany(Contender):
     label = "coreclaw run_many"
     FALLBACK_LABEL = "coreclaw FALLBACK: tasks.run pool (no run_many)"
 
+    # The hot path as such: no OpenTelemetry spans (on by default when OpenTelemetry is
+    # installed, as it is in the bench venv); ``coreclaw-all-otel`` measures them.
+    telemetry: bool | None = False
+
     def __init__(self) -> None:
         self._client: Any = None
         self.uses_run_many = True
@@ -126,11 +130,15 @@ class CoreclawRunMany(Contender):
     async def open(self, target: Target, concurrency: int) -> None:
         from coreclaw_async import AsyncCoreClaw
 
+        options: dict[str, Any] = {}
+        if self.telemetry is not None:
+            options["telemetry"] = self.telemetry  # older releases have no such argument
         self._client = AsyncCoreClaw(
             target.api_key,
             base_url=target.base_url,
             callback_url=CALLBACK_URL,
             max_connections=concurrency,
+            **options,
         )
         self.uses_run_many = hasattr(self._client.tasks, "run_many")
         self.label = type(self).label if self.uses_run_many else self.FALLBACK_LABEL
@@ -181,6 +189,15 @@ class CoreclawRunAll(CoreclawRunMany):
         return tally
 
 
+class CoreclawRunAllTraced(CoreclawRunAll):
+    """Diagnostic: ``run_all`` with the client's default telemetry (on: OpenTelemetry's API is
+    installed and no SDK is configured, so spans and metrics go to its no-op providers)."""
+
+    name = "coreclaw-all-otel"
+    label = "coreclaw run_all, telemetry default (diag.)"
+    telemetry = None
+
+
 class CoreclawRunManyV2(CoreclawRunMany):
     """``client.tasks.run_many`` speaking API v2 (``POST /api/v2/worker-tasks/{task}/runs``)."""
 
@@ -191,7 +208,11 @@ class CoreclawRunManyV2(CoreclawRunMany):
         from coreclaw_async import AsyncCoreClaw
 
         self._client = AsyncCoreClaw(
-            target.api_key, base_url=target.base_url, max_connections=concurrency, api_version="v2"
+            target.api_key,
+            base_url=target.base_url,
+            max_connections=concurrency,
+            api_version="v2",
+            telemetry=False,
         )
         self.uses_run_many = True
         self.label = type(self).label
@@ -329,6 +350,7 @@ CONTENDERS: dict[str, type[Contender]] = {
         RawAiohttpFloor,
         CoreclawRunMany,
         CoreclawRunAll,
+        CoreclawRunAllTraced,
         CoreclawRunManyV2,
         CoreclawPool,
         HttpxPeer,

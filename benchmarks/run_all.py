@@ -58,7 +58,16 @@ DEFAULT_JSON = BENCH_DIR / "results" / "latest.json"
 _VERSIONED = ("coreclaw-async", "aiohttp", "httpx", "apify-client", "orjson", "cattrs", "attrs", "uvloop")
 
 # The contenders of each scenario; the first is the floor every ratio is taken against.
-THROUGHPUT_NAMES = [FLOOR, "coreclaw-all", "coreclaw", "coreclaw-v2", "coreclaw-pool", "httpx", "apify"]
+THROUGHPUT_NAMES = [
+    FLOOR,
+    "coreclaw-all",
+    "coreclaw",
+    "coreclaw-v2",
+    "coreclaw-pool",
+    "coreclaw-all-otel",
+    "httpx",
+    "apify",
+]
 # On uvloop: the floor and our two fan-outs, on the same loop (the peers bring their own I/O).
 THROUGHPUT_NAMES_UVLOOP = [FLOOR, "coreclaw-all", "coreclaw"]
 LATENCY_NAMES = [FLOOR, "coreclaw-all", "httpx"]
