@@ -42,6 +42,7 @@ import itertools
 import json
 import signal
 import sys
+from typing import Any
 
 try:
     import orjson
@@ -83,6 +84,21 @@ _NOT_FOUND = _error(404, 10004, "Not found")
 _BAD_KEY = _error(401, 20001, "Invalid API key")
 _BAD_BODY = _error(400, 10001, "Invalid parameter")
 _UNSUPPORTED = _error(400, 10001, "Only Content-Length bodies are supported")
+
+
+def _checked(head: bytes, key_line: bytes, body: bytes) -> dict[str, Any] | bytes:
+    """The request's JSON object body, or the error answer: the key line missing from the
+    (lower-cased) head, or a body that is not a JSON object."""
+    # The key ends its header line: the next byte is CR or the end of the head.
+    at = head.find(key_line)
+    after = at + len(key_line)
+    if at < 0 or (after < len(head) and head[after : after + 1] != b"\r"):
+        return _BAD_KEY
+    try:
+        payload = _loads(body)
+    except ValueError:
+        return _BAD_BODY
+    return payload if isinstance(payload, dict) else _BAD_BODY
 
 
 class _StubProtocol(asyncio.Protocol):
@@ -151,18 +167,9 @@ class _StubProtocol(asyncio.Protocol):
         v2 = target.startswith(V2_RUN_PREFIX) and target.endswith(V2_RUN_SUFFIX)
         if target != RUN_PATH.lower() and not (v2 and len(target) > len(V2_RUN_PREFIX) + len(V2_RUN_SUFFIX)):
             return _NOT_FOUND
-        # The key ends its header line: the next byte is CR or the end of the head.
-        key_line = self._bearer_line if v2 else self._key_line
-        at = head.find(key_line)
-        after = at + len(key_line)
-        if at < 0 or (after < len(head) and head[after : after + 1] != b"\r"):
-            return _BAD_KEY
-        try:
-            payload = _loads(body)
-        except ValueError:
-            return _BAD_BODY
-        if not isinstance(payload, dict):
-            return _BAD_BODY
+        payload = _checked(head, self._bearer_line if v2 else self._key_line, body)
+        if isinstance(payload, bytes):
+            return payload
         if v2:
             number = next(self._counter)
             answer = (
@@ -182,16 +189,9 @@ class _StubProtocol(asyncio.Protocol):
         actor = path.split(b"/")[3:-1]
         if not path.endswith(V2_RUN_SUFFIX) or len(actor) != 1 or not actor[0]:
             return _NOT_FOUND
-        at = head.find(self._bearer_line)
-        after = at + len(self._bearer_line)
-        if at < 0 or (after < len(head) and head[after : after + 1] != b"\r"):
-            return _BAD_KEY
-        try:
-            payload = _loads(body)
-        except ValueError:
-            return _BAD_BODY
-        if not isinstance(payload, dict):
-            return _BAD_BODY
+        refusal = _checked(head, self._bearer_line, body)
+        if isinstance(refusal, bytes):
+            return refusal
         answer = _APIFY_RUN % (b"run%017d" % next(self._counter))
         return _CREATED_HEAD % len(answer) + answer
 
