@@ -37,6 +37,9 @@ class Tally:
     failed: int = 0
     first_error: str | None = None
     last_slug: str | None = field(default=None, repr=False)
+    # What a contender keeps of the whole run: the floor keeps one run slug per start, run_all
+    # its list of outcomes (the scale scenario's memory is measured with these alive).
+    kept: list[Any] | None = field(default=None, repr=False)
 
     def fail(self, error: object) -> None:
         self.failed += 1
@@ -66,7 +69,11 @@ def _envelope_slug(raw: bytes) -> str | None:
 async def worker_pool(
     source: Iterator[str], concurrency: int, start: Callable[[str], Awaitable[str | None]], tally: Tally
 ) -> None:
-    """Run ``start`` over ``source`` with ``concurrency`` worker tasks sharing the iterator."""
+    """Run ``start`` over ``source`` with ``concurrency`` worker tasks sharing the iterator.
+
+    With ``tally.kept`` set, every run slug is appended to it.
+    """
+    kept = tally.kept
 
     async def worker() -> None:
         # Bounded by the input: each pass takes one item.
@@ -83,6 +90,8 @@ async def worker_pool(
             else:
                 tally.ok += 1
                 tally.last_slug = run_slug
+                if kept is not None:
+                    kept.append(run_slug)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
@@ -110,6 +119,10 @@ class CoreclawRunMany(Contender):
     label = "coreclaw run_many"
     FALLBACK_LABEL = "coreclaw FALLBACK: tasks.run pool (no run_many)"
 
+    # The hot path as such: no OpenTelemetry spans (on by default when OpenTelemetry is
+    # installed, as it is in the bench venv); ``coreclaw-all-otel`` measures them.
+    telemetry: bool | None = False
+
     def __init__(self) -> None:
         self._client: Any = None
         self.uses_run_many = True
@@ -117,11 +130,15 @@ class CoreclawRunMany(Contender):
     async def open(self, target: Target, concurrency: int) -> None:
         from coreclaw_async import AsyncCoreClaw
 
+        options: dict[str, Any] = {}
+        if self.telemetry is not None:
+            options["telemetry"] = self.telemetry  # older releases have no such argument
         self._client = AsyncCoreClaw(
             target.api_key,
             base_url=target.base_url,
             callback_url=CALLBACK_URL,
             max_connections=concurrency,
+            **options,
         )
         self.uses_run_many = hasattr(self._client.tasks, "run_many")
         self.label = type(self).label if self.uses_run_many else self.FALLBACK_LABEL
@@ -150,6 +167,37 @@ class CoreclawRunMany(Contender):
             await self._client.aclose()
 
 
+class CoreclawRunAll(CoreclawRunMany):
+    """``await client.tasks.run_all(...)``: every outcome kept, in input order, until the end."""
+
+    name = "coreclaw-all"
+    label = "coreclaw run_all"
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        await super().open(target, concurrency)
+        self.label = type(self).label
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        outcomes = await self._client.tasks.run_all(source, concurrency=concurrency)
+        tally = Tally(kept=outcomes)
+        for outcome in outcomes:
+            if outcome.run is not None:
+                tally.ok += 1
+                tally.last_slug = outcome.run.run_slug
+            else:
+                tally.fail(outcome.error)
+        return tally
+
+
+class CoreclawRunAllTraced(CoreclawRunAll):
+    """Diagnostic: ``run_all`` with the client's default telemetry (on: OpenTelemetry's API is
+    installed and no SDK is configured, so spans and metrics go to its no-op providers)."""
+
+    name = "coreclaw-all-otel"
+    label = "coreclaw run_all, telemetry default (diag.)"
+    telemetry = None
+
+
 class CoreclawRunManyV2(CoreclawRunMany):
     """``client.tasks.run_many`` speaking API v2 (``POST /api/v2/worker-tasks/{task}/runs``)."""
 
@@ -160,7 +208,11 @@ class CoreclawRunManyV2(CoreclawRunMany):
         from coreclaw_async import AsyncCoreClaw
 
         self._client = AsyncCoreClaw(
-            target.api_key, base_url=target.base_url, max_connections=concurrency, api_version="v2"
+            target.api_key,
+            base_url=target.base_url,
+            max_connections=concurrency,
+            api_version="v2",
+            telemetry=False,
         )
         self.uses_run_many = True
         self.label = type(self).label
@@ -212,7 +264,8 @@ class RawAiohttpFloor(Contender):
         return _envelope_slug(raw)
 
     async def run(self, source: Iterator[str], concurrency: int) -> Tally:
-        tally = Tally()
+        # The floor keeps one run slug per start: the least a caller of run_all keeps.
+        tally = Tally(kept=[])
         await worker_pool(source, concurrency, self._start, tally)
         return tally
 
@@ -259,6 +312,48 @@ class HttpxPeer(Contender):
             await self._client.aclose()
 
 
+class ApifyPeer(Contender):
+    """A peer: apify-client's async client starting an Actor run per item (the Apify API's
+    equivalent call, ``POST /v2/acts/{actor}/runs``, answered by the stub), in the same pool."""
+
+    name = "apify"
+    label = "apify-client async (peer)"
+
+    def __init__(self) -> None:
+        self._client: Any = None
+        self._actors: dict[str, Any] = {}
+
+    async def open(self, target: Target, concurrency: int) -> None:
+        from apify_client import ApifyClientAsync
+
+        self._client = ApifyClientAsync(token=target.api_key, api_url=target.base_url)
+        # One resource client per actor, made once: the cheapest way to use it in a loop.
+        self._actors = {slug: self._client.actor(slug) for slug in target.task_slugs}
+
+    async def _start(self, slug: str) -> str | None:
+        run = await self._actors[slug].start(run_input={"task_slug": slug, "callback_url": CALLBACK_URL})
+        return str(run.id)
+
+    async def run(self, source: Iterator[str], concurrency: int) -> Tally:
+        tally = Tally()
+        await worker_pool(source, concurrency, self._start, tally)
+        return tally
+
+    async def close(self) -> None:
+        self._client = None
+        self._actors = {}
+
+
 CONTENDERS: dict[str, type[Contender]] = {
-    cls.name: cls for cls in (RawAiohttpFloor, CoreclawRunMany, CoreclawRunManyV2, CoreclawPool, HttpxPeer)
+    cls.name: cls
+    for cls in (
+        RawAiohttpFloor,
+        CoreclawRunMany,
+        CoreclawRunAll,
+        CoreclawRunAllTraced,
+        CoreclawRunManyV2,
+        CoreclawPool,
+        HttpxPeer,
+        ApifyPeer,
+    )
 }

@@ -7,6 +7,7 @@ server process is started and killed outside any event loop (and always killed: 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import resource
@@ -16,9 +17,10 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psutil
 
@@ -137,6 +139,23 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(_STOP_TIMEOUT)
     if proc.stdout is not None:
         proc.stdout.close()
+
+
+T = TypeVar("T")
+
+LOOPS = ("asyncio", "uvloop")
+
+
+def run_on(loop: str, main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` in a fresh event loop of kind ``loop`` (``"asyncio"`` or ``"uvloop"``)."""
+    if loop == "uvloop":
+        import uvloop  # the bench extra installs it
+
+        return uvloop.run(main)
+    if loop != "asyncio":
+        main.close()
+        raise ValueError(f"unknown event loop {loop!r}")
+    return asyncio.run(main)
 
 
 # -- probes ------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ and ``ru_maxrss`` belongs to it alone); prints a single JSON object on stdout.
 
 RSS is sampled every ``SAMPLE_INTERVAL`` s from inside the event loop. The baseline is taken
 after a warm-up that opens every pooled connection and a ``gc.collect()``, so the growth is
-what the run itself adds; ``rss_before_client`` (after imports, before any client exists)
-is reported as well.
+what the run itself adds, including what the contender keeps of it until the end (the floor
+one run slug per start, ``run_all`` its list of outcomes); ``rss_before_client`` (after
+imports, before any client exists) is reported as well. ``--loop uvloop`` runs it on uvloop.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import time
 
 from _contenders import CONTENDERS, Contender, items
-from _harness import Stopwatch, Target, peak_rss_bytes, rss_bytes
+from _harness import LOOPS, Stopwatch, Target, peak_rss_bytes, rss_bytes, run_on
 
 SAMPLE_INTERVAL = 0.02
 
@@ -96,6 +97,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, required=True)
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--warmup", type=int, default=2_000)
+    parser.add_argument("--loop", choices=LOOPS, default="asyncio")
     args = parser.parse_args()
     target = Target(
         base_url=args.base_url,
@@ -106,9 +108,10 @@ def main() -> int:
         latency=0.0,
     )
     began = time.perf_counter()
-    result = asyncio.run(
-        _measure(CONTENDERS[args.contender](), target, args.count, args.concurrency, args.warmup)
+    result = run_on(
+        args.loop, _measure(CONTENDERS[args.contender](), target, args.count, args.concurrency, args.warmup)
     )
+    result["loop"] = args.loop
     result["child_seconds"] = time.perf_counter() - began
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")

@@ -109,14 +109,15 @@ def profile_one(name: str, target: Target, count: int, concurrency: int, use_pyi
     stats.sort_stats("tottime").print_stats(40)
     out.write("\nTop functions by cumulative time:\n")
     stats.sort_stats("cumulative").print_stats(40)
-    report = RESULTS / f"profile-{name}-cprofile.txt"
+    suffix = "" if concurrency == 100 else f"-c{concurrency}"
+    report = RESULTS / f"profile-{name}{suffix}-cprofile.txt"
     report.write_text(out.getvalue())
     if use_pyinstrument:
         _, profiler = asyncio.run(_profiled(CONTENDERS[name](), target, count, concurrency, True))
-        (RESULTS / f"profile-{name}-pyinstrument.txt").write_text(
+        (RESULTS / f"profile-{name}{suffix}-pyinstrument.txt").write_text(
             profiler.output_text(unicode=False, color=False, show_all=False)
         )
-        (RESULTS / f"profile-{name}-pyinstrument.html").write_text(profiler.output_html())
+        (RESULTS / f"profile-{name}{suffix}-pyinstrument.html").write_text(profiler.output_html())
     return report
 
 

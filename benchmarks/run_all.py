@@ -45,20 +45,33 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _targets
 import model_overhead
 import shared_budget
 from _contenders import CONTENDERS, items
-from _harness import BENCH_DIR, Stopwatch, Target, median, pin_cpus, server, spread
+from _harness import BENCH_DIR, LOOPS, Stopwatch, Target, median, pin_cpus, run_on, server, spread
 
 MB = 1_000_000
 FLOOR = "floor"
+DEFAULT_JSON = BENCH_DIR / "results" / "latest.json"
+# Packages whose versions each run records.
+_VERSIONED = ("coreclaw-async", "aiohttp", "httpx", "apify-client", "orjson", "cattrs", "attrs", "uvloop")
 
-# Targets to compare with (printed, never asserted).
-TARGET_THROUGHPUT = 0.90  # run_many starts/s >= 0.9 x floor
-TARGET_CPU = 1.15  # client CPU per request <= 1.15 x floor
-TARGET_LATENCY = 1.05  # latency-bound wall time <= 1.05 x floor
-TARGET_RSS_MB = 40.0  # peak RSS growth at 100k starts
-TARGET_V2_VS_V1 = 0.97  # the v2 path within 3% of v1 (throughput ratios to the floor)
+# The contenders of each scenario; the first is the floor every ratio is taken against.
+THROUGHPUT_NAMES = [
+    FLOOR,
+    "coreclaw-all",
+    "coreclaw",
+    "coreclaw-v2",
+    "coreclaw-pool",
+    "coreclaw-all-otel",
+    "httpx",
+    "apify",
+]
+# On uvloop: the floor and our two fan-outs, on the same loop (the peers bring their own I/O).
+THROUGHPUT_NAMES_UVLOOP = [FLOOR, "coreclaw-all", "coreclaw"]
+LATENCY_NAMES = [FLOOR, "coreclaw-all", "httpx"]
+SCALE_NAMES = [FLOOR, "coreclaw-all"]
 
 
 @dataclass(frozen=True)
@@ -119,7 +132,7 @@ PLANS = {
         latency_reps=5,
         scale_count=100_000,
         scale_concurrency=500,
-        scale_reps=2,
+        scale_reps=3,
         million=0,
         check_count=3_000,
         check_reps=3,
@@ -142,7 +155,7 @@ def log(message: str) -> None:
 
 
 async def _timed_run(
-    name: str, target: Target, count: int, concurrency: int, warmup: int, limit: float
+    name: str, target: Target, count: int, concurrency: int, warmup: int, limit: float, loop: str
 ) -> dict:
     contender = CONTENDERS[name]()
     await contender.open(target, concurrency)
@@ -159,6 +172,7 @@ async def _timed_run(
     return {
         "contender": name,
         "label": contender.label,
+        "loop": loop,
         "count": count,
         "concurrency": concurrency,
         "ok": tally.ok,
@@ -174,10 +188,12 @@ async def _timed_run(
     }
 
 
-def measure(name: str, target: Target, count: int, concurrency: int, plan: Plan) -> dict:
-    """One measured run of contender ``name`` in a fresh event loop; errors become a row."""
+def measure(
+    name: str, target: Target, count: int, concurrency: int, plan: Plan, loop: str = "asyncio"
+) -> dict:
+    """One measured run of contender ``name`` in a fresh event loop of kind ``loop``; errors become a row."""
     try:
-        return asyncio.run(_timed_run(name, target, count, concurrency, plan.warmup, plan.run_limit))
+        return run_on(loop, _timed_run(name, target, count, concurrency, plan.warmup, plan.run_limit, loop))
     except (asyncio.TimeoutError, OSError, RuntimeError) as exc:
         return {"contender": name, "label": name, "count": count, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -239,16 +255,23 @@ def summarise(runs: dict[str, list[dict]], keys: tuple[str, ...]) -> dict[str, d
 # -- scenarios -------------------------------------------------------------------------------
 
 
-def scenario_throughput(plan: Plan) -> dict:
-    names = [FLOOR, "coreclaw", "coreclaw-v2", "coreclaw-pool", "httpx"]
+def scenario_throughput(plan: Plan, loop: str = "asyncio") -> dict:
+    names = THROUGHPUT_NAMES if loop == "asyncio" else THROUGHPUT_NAMES_UVLOOP
     count, conc = plan.throughput_count, plan.throughput_concurrency
-    log(f"throughput: {count:,} starts, concurrency {conc}, {plan.reps} interleaved rounds (stub server)")
+    log(
+        f"throughput on {loop}: {count:,} starts, concurrency {conc}, {plan.reps} interleaved rounds "
+        "(stub server)"
+    )
     counts = {name: count for name in names}
-    counts["httpx"] = min(count, plan.peer_count)
+    if "httpx" in counts:
+        counts["httpx"] = min(count, plan.peer_count)
     with server("stub") as target:
-        runs = interleaved(names, plan.reps, lambda name: measure(name, target, counts[name], conc, plan))
+        runs = interleaved(
+            names, plan.reps, lambda name: measure(name, target, counts[name], conc, plan, loop)
+        )
     keys = ("starts_per_s", "client_cpu_us", "client_share", "server_share", "wall")
     return {
+        "loop": loop,
         "count": count,
         "concurrency": conc,
         "server": "stub",
@@ -258,7 +281,7 @@ def scenario_throughput(plan: Plan) -> dict:
 
 
 def scenario_latency(plan: Plan) -> dict:
-    names = [FLOOR, "coreclaw", "httpx"]
+    names = LATENCY_NAMES
     count, conc, delay = plan.latency_count, plan.latency_concurrency, plan.latency_seconds
     ideal = count / conc * delay
     log(
@@ -282,7 +305,9 @@ def scenario_latency(plan: Plan) -> dict:
     }
 
 
-def _scale_child(name: str, target: Target, count: int, concurrency: int, warmup: int) -> dict:
+def _scale_child(
+    name: str, target: Target, count: int, concurrency: int, warmup: int, loop: str = "asyncio"
+) -> dict:
     command = [
         sys.executable,
         str(BENCH_DIR / "_scale_child.py"),
@@ -302,6 +327,8 @@ def _scale_child(name: str, target: Target, count: int, concurrency: int, warmup
         str(concurrency),
         "--warmup",
         str(warmup),
+        "--loop",
+        loop,
     ]
     limit = 120 + count / 1_000  # far above any plausible run; bounds a hung child
     try:
@@ -324,19 +351,24 @@ def _scale_child(name: str, target: Target, count: int, concurrency: int, warmup
     return result
 
 
-def scenario_scale(plan: Plan, *, full: bool) -> dict:
+def scenario_scale(plan: Plan, *, full: bool, loop: str = "asyncio") -> dict:
     count, conc = plan.scale_count, plan.scale_concurrency
     warmup = max(plan.warmup, 4 * conc)
-    log(f"scale: {count:,} starts, concurrency {conc}, {plan.scale_reps} round(s), one child process per run")
+    log(
+        f"scale on {loop}: {count:,} starts, concurrency {conc}, {plan.scale_reps} round(s), "
+        "one child process per run"
+    )
     keys = ("starts_per_s", "peak_growth_mb", "client_cpu_us", "server_share")
-    out: dict[str, Any] = {"count": count, "concurrency": conc}
+    out: dict[str, Any] = {"loop": loop, "count": count, "concurrency": conc}
     with server("stub") as target:
         runs = interleaved(
-            [FLOOR, "coreclaw"], plan.scale_reps, lambda name: _scale_child(name, target, count, conc, warmup)
+            SCALE_NAMES,
+            plan.scale_reps,
+            lambda name: _scale_child(name, target, count, conc, warmup, loop),
         )
         out["summary"] = summarise(runs, keys)
         out["runs"] = runs
-        if full:
+        if full and loop == "asyncio":
             million = 1_000_000
             log(f"scale: {million:,} starts from a generator through run_many, concurrency {conc}")
             runs_m = interleaved(
@@ -384,7 +416,8 @@ def _x(value: float) -> str:
 
 def _throughput_table(data: dict) -> list[str]:
     lines = [
-        f"Throughput: {data['count']:,} starts, concurrency {data['concurrency']}, stub server "
+        f"Throughput on {data.get('loop', 'asyncio')}: {data['count']:,} starts, concurrency "
+        f"{data['concurrency']}, stub server "
         f"(medians; x floor = median of per-round ratios)",
         f"  {'contender':<44} {'n':>6} {'starts/s':>9} {'x floor':>7} {'CPU us/req':>10} {'x floor':>7} "
         f"{'cli CPU':>7} {'srv CPU':>7} {'spread':>6} {'reps':>4}",
@@ -437,8 +470,8 @@ def _scale_rows(summary: dict) -> list[str]:
 
 def _scale_table(data: dict) -> list[str]:
     lines = [
-        f"Scale: concurrency {data['concurrency']}, generator input, fresh process per run "
-        "(RSS growth = sampled peak - RSS after warm-up)",
+        f"Scale on {data.get('loop', 'asyncio')}: concurrency {data['concurrency']}, generator input, "
+        "fresh process per run (RSS growth = sampled peak - RSS after warm-up, with what each keeps)",
         f"  {'contender':<44} {'starts':>9} {'starts/s':>9} {'x floor':>7} {'RSS grow MB':>12} "
         f"{'CPU us/req':>10} {'reps':>4}",
     ]
@@ -463,112 +496,42 @@ def _check_table(data: dict) -> list[str]:
     return lines
 
 
-def _targets(results: dict) -> tuple[list[str], list[dict]]:
-    checks: list[dict] = []
-    scenarios = results["scenarios"]
-    if "throughput" in scenarios:
-        ours = scenarios["throughput"]["summary"]["coreclaw"]
-        checks.append(
-            {
-                "what": f"{ours['label']} throughput vs floor",
-                "measured": ours["starts_per_s_x_floor"],
-                "goal": f">= {TARGET_THROUGHPUT:.2f}x",
-                "met": ours["starts_per_s_x_floor"] >= TARGET_THROUGHPUT,
-                "unit": "x",
-            }
-        )
-        checks.append(
-            {
-                "what": "client CPU per request vs floor",
-                "measured": ours["client_cpu_us_x_floor"],
-                "goal": f"<= {TARGET_CPU:.2f}x",
-                "met": ours["client_cpu_us_x_floor"] <= TARGET_CPU,
-                "unit": "x",
-            }
-        )
-        v2 = scenarios["throughput"]["summary"].get("coreclaw-v2")
-        if v2 is not None:
-            gap = v2["starts_per_s_x_floor"] / ours["starts_per_s_x_floor"]
-            checks.append(
-                {
-                    "what": "API v2 run_many throughput vs v1's (both vs floor)",
-                    "measured": gap,
-                    "goal": f">= {TARGET_V2_VS_V1:.2f}x",
-                    "met": gap >= TARGET_V2_VS_V1,
-                    "unit": "x",
-                }
-            )
-    if "latency" in scenarios:
-        ours = scenarios["latency"]["summary"]["coreclaw"]
-        checks.append(
-            {
-                "what": "latency-bound wall time vs floor",
-                "measured": ours["wall_x_floor"],
-                "goal": f"<= {TARGET_LATENCY:.2f}x",
-                "met": ours["wall_x_floor"] <= TARGET_LATENCY,
-                "unit": "x",
-            }
-        )
-    if "scale" in scenarios:
-        data = scenarios["scale"]
-        ours = data["summary"]["coreclaw"]
-        checks.append(
-            {
-                "what": f"peak RSS growth at {data['count']:,} starts",
-                "measured": ours["peak_growth_mb"],
-                "goal": f"<= {TARGET_RSS_MB:g} MB",
-                "met": ours["peak_growth_mb"] <= TARGET_RSS_MB,
-                "unit": "MB",
-            }
-        )
-    budget = scenarios.get("budget")
-    if budget is not None and "skipped" not in budget:
-        fleet = budget["fleet"]
-        checks.append(
-            {
-                "what": "shared budget: starts/s as a share of the account limit",
-                "measured": fleet["share_of_limit"],
-                "goal": f">= {shared_budget.AIM_SHARE:.2f}x",
-                "met": fleet["share_of_limit"] >= shared_budget.AIM_SHARE,
-                "unit": "x",
-            }
-        )
-        checks.append(
-            {
-                "what": "shared budget: rate-limited answers per start",
-                "measured": fleet["rate_limited_share"],
-                "goal": f"<= {shared_budget.AIM_LIMITED:.2f}x",
-                "met": fleet["rate_limited_share"] <= shared_budget.AIM_LIMITED,
-                "unit": "x",
-            }
-        )
-        checks.append(
-            {
-                "what": "shared budget: Redis round trips per start",
-                "measured": fleet["round_trips_per_start"],
-                "goal": f"<= {shared_budget.AIM_ROUND_TRIPS:.2f}x",
-                "met": fleet["round_trips_per_start"] <= shared_budget.AIM_ROUND_TRIPS,
-                "unit": "x",
-            }
-        )
-    lines = ["Targets (compared, not asserted)", f"  {'target':<52} {'measured':>9} {'goal':>10}  verdict"]
-    for check in checks:
-        shown = f"{check['measured']:.2f}x" if check["unit"] == "x" else f"{check['measured']:.1f} MB"
-        verdict = "n/a" if check["measured"] != check["measured"] else ("met" if check["met"] else "MISSED")
-        lines.append(f"  {check['what']:<52} {shown:>9} {check['goal']:>10}  {verdict}")
-    return lines, checks
+def _budget_checks(results: dict) -> list[str]:
+    budget = results["scenarios"].get("budget")
+    if budget is None or "skipped" in budget:
+        return []
+    fleet = budget["fleet"]
+    checks = (
+        ("share of the account limit", fleet["share_of_limit"], ">=", shared_budget.AIM_SHARE),
+        ("rate-limited answers per start", fleet["rate_limited_share"], "<=", shared_budget.AIM_LIMITED),
+        ("Redis round trips per start", fleet["round_trips_per_start"], "<=", shared_budget.AIM_ROUND_TRIPS),
+    )
+    lines = ["Shared budget (compared, not asserted)"]
+    for what, value, sign, aim in checks:
+        met = value >= aim if sign == ">=" else value <= aim
+        lines.append(f"  {what:<40} {value:8.3f}  aim {sign} {aim:.2f}  {'met' if met else 'MISSED'}")
+    return lines
+
+
+def _load(results: dict) -> str:
+    meta = results["meta"]
+    start = meta.get("loadavg_at_start") or [float("nan")]
+    end = meta.get("loadavg_at_end") or [float("nan")]
+    return f"{start[0]:.2f} at start, {end[0]:.2f} at the end (1-minute)"
 
 
 def render(results: dict) -> str:
     """Every table of ``results`` as text."""
     sections: list[list[str]] = []
     scenarios = results["scenarios"]
-    if "throughput" in scenarios:
-        sections.append(_throughput_table(scenarios["throughput"]))
+    for key in ("throughput", "throughput-uvloop"):
+        if key in scenarios:
+            sections.append(_throughput_table(scenarios[key]))
     if "latency" in scenarios:
         sections.append(_latency_table(scenarios["latency"]))
-    if "scale" in scenarios:
-        sections.append(_scale_table(scenarios["scale"]))
+    for key in ("scale", "scale-uvloop"):
+        if key in scenarios:
+            sections.append(_scale_table(scenarios[key]))
     if "server-check" in scenarios:
         sections.append(_check_table(scenarios["server-check"]))
     if "model" in scenarios:
@@ -579,9 +542,9 @@ def render(results: dict) -> str:
         sections.append(
             [budget["skipped"]] if "skipped" in budget else shared_budget.render(budget).splitlines()
         )
-    targets, _ = _targets(results)
-    if len(targets) > 2:
-        sections.append(targets)
+    if _budget_checks(results):
+        sections.append(_budget_checks(results))
+    sections.append(_targets.render_text(results.get("targets", []), _load(results)))
     return "\n\n".join("\n".join(section) for section in sections)
 
 
@@ -642,10 +605,21 @@ def _meta(args: argparse.Namespace, mode: str) -> dict:
         "git_uncommitted": dirty,
         "versions": {
             name: _version(name)
-            for name in ("coreclaw-async", "aiohttp", "httpx", "orjson", "cattrs", "attrs")
+            for name in (
+                "coreclaw-async",
+                "aiohttp",
+                "httpx",
+                "apify-client",
+                "orjson",
+                "cattrs",
+                "attrs",
+                "uvloop",
+            )
         },
         "only": args.only,
         "full": args.full,
+        "loops": args.loops,
+        "command": "python benchmarks/run_all.py " + " ".join(sys.argv[1:]),
     }
 
 
@@ -656,7 +630,7 @@ def main() -> int:
     parser.add_argument(
         "--json",
         type=Path,
-        default=BENCH_DIR / "results" / "latest.json",
+        default=DEFAULT_JSON,
         help="where to write the results (default benchmarks/results/latest.json)",
     )
     parser.add_argument(
@@ -669,6 +643,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--reps", type=int, default=None, help="rounds per in-process scenario (overrides the mode)"
+    )
+    parser.add_argument(
+        "--loops",
+        nargs="+",
+        choices=LOOPS,
+        default=list(LOOPS),
+        help="event loops for the throughput and scale scenarios (default: both)",
     )
     args = parser.parse_args()
     mode = "quick" if args.quick else "default"
@@ -684,24 +665,32 @@ def main() -> int:
     )
     began = time.perf_counter()
     runners: dict[str, Callable[[], dict]] = {
-        "throughput": lambda: scenario_throughput(plan),
         "latency": lambda: scenario_latency(plan),
-        "scale": lambda: scenario_scale(plan, full=args.full),
         "server-check": lambda: scenario_server_check(plan),
         "model": lambda: scenario_model(plan),
         "budget": lambda: scenario_budget(plan),
     }
+    for loop in args.loops:
+        suffix = "" if loop == "asyncio" else f"-{loop}"
+        runners[f"throughput{suffix}"] = lambda loop=loop: scenario_throughput(plan, loop)
+        runners[f"scale{suffix}"] = lambda loop=loop: scenario_scale(plan, full=args.full, loop=loop)
     try:
         for name in SCENARIOS:
-            if name in args.only:
-                results["scenarios"][name] = runners[name]()
+            if name not in args.only:
+                continue
+            for key in (name, f"{name}-uvloop"):
+                if key in runners:
+                    results["scenarios"][key] = runners[key]()
     finally:
         results["meta"]["seconds"] = time.perf_counter() - began
-        _, checks = _targets(results) if results["scenarios"] else ([], [])
-        results["targets"] = checks
+        results["meta"]["loadavg_at_end"] = os.getloadavg()
+        results["targets"] = _targets.evaluate(results)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(_json_safe(results), indent=2, default=str) + "\n")
-        log(f"results written to {args.json}")
+        table = args.json.parent / "targets.md"
+        if args.json.resolve() == DEFAULT_JSON.resolve():
+            table.write_text(_targets.render_markdown(results["targets"], results["meta"], _load(results)))
+        log(f"results written to {args.json}" + (f" and {table}" if table.exists() else ""))
     print(render(results))
     return 0
 

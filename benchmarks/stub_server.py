@@ -4,6 +4,11 @@ v1: ``POST /api/v1/task/run`` with the ``api-key`` header and a body naming ``ta
 ``callback_url``. v2: ``POST /api/v2/worker-tasks/{task}/runs`` with ``Authorization: Bearer``
 and a JSON object body; answered with a v2 envelope (``request_id`` included).
 
+For the apify-client peer, the equivalent call of the Apify API: ``POST /v2/acts/{actor}/runs``
+(``/v2/actors/{actor}/runs`` as apify-client 3 writes it; a query string is allowed) with
+``Authorization: Bearer`` and a JSON run input, answered ``201`` with ``{"data": {...}}``, a
+run object holding the fields apify-client's ``Run`` model requires.
+
 Usage::
 
     python benchmarks/stub_server.py --port 0 --latency 0.05
@@ -37,6 +42,7 @@ import itertools
 import json
 import signal
 import sys
+from typing import Any
 
 try:
     import orjson
@@ -50,12 +56,22 @@ STUB_TASKS = ("01KSFDXRNYGKT3NNE11EMR4W5X", "01KSFDXRNYGKT3NNE11EMR4W5Y", "01KSF
 RUN_PATH = b"/api/v1/task/run"
 V2_RUN_PREFIX = b"/api/v2/worker-tasks/"
 V2_RUN_SUFFIX = b"/runs"
+APIFY_RUN_PREFIXES = (b"/v2/acts/", b"/v2/actors/")  # apify-client 3 writes the second
 
 # Bounds on what one connection may send before it is cut off: no request here is large.
 _MAX_HEAD = 16 * 1024
 _MAX_BODY = 64 * 1024
 
 _OK_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+_CREATED_HEAD = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+# An Apify run just started, with the fields apify-client's Run model requires (%s: the run id).
+_APIFY_RUN = (
+    b'{"data":{"id":"%s","actId":"bench-actor","userId":"bench-user",'
+    b'"startedAt":"2026-11-30T08:00:00.000Z","status":"READY","meta":{"origin":"API"},"stats":{},'
+    b'"options":{"build":"latest","timeoutSecs":3600,"memoryMbytes":1024,"diskMbytes":2048},'
+    b'"buildId":"bench-build","defaultKeyValueStoreId":"kvs","defaultDatasetId":"ds",'
+    b'"defaultRequestQueueId":"rq"}}'
+)
 _ERROR_HEAD = b"HTTP/1.1 %d Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
 
 
@@ -68,6 +84,21 @@ _NOT_FOUND = _error(404, 10004, "Not found")
 _BAD_KEY = _error(401, 20001, "Invalid API key")
 _BAD_BODY = _error(400, 10001, "Invalid parameter")
 _UNSUPPORTED = _error(400, 10001, "Only Content-Length bodies are supported")
+
+
+def _checked(head: bytes, key_line: bytes, body: bytes) -> dict[str, Any] | bytes:
+    """The request's JSON object body, or the error answer: the key line missing from the
+    (lower-cased) head, or a body that is not a JSON object."""
+    # The key ends its header line: the next byte is CR or the end of the head.
+    at = head.find(key_line)
+    after = at + len(key_line)
+    if at < 0 or (after < len(head) and head[after : after + 1] != b"\r"):
+        return _BAD_KEY
+    try:
+        payload = _loads(body)
+    except ValueError:
+        return _BAD_BODY
+    return payload if isinstance(payload, dict) else _BAD_BODY
 
 
 class _StubProtocol(asyncio.Protocol):
@@ -131,21 +162,14 @@ class _StubProtocol(asyncio.Protocol):
         if len(request_line) < 2 or request_line[0] != b"post":
             return _NOT_FOUND
         target = request_line[1]
+        if target.startswith(APIFY_RUN_PREFIXES):
+            return self._apify(head, target, body)
         v2 = target.startswith(V2_RUN_PREFIX) and target.endswith(V2_RUN_SUFFIX)
         if target != RUN_PATH.lower() and not (v2 and len(target) > len(V2_RUN_PREFIX) + len(V2_RUN_SUFFIX)):
             return _NOT_FOUND
-        # The key ends its header line: the next byte is CR or the end of the head.
-        key_line = self._bearer_line if v2 else self._key_line
-        at = head.find(key_line)
-        after = at + len(key_line)
-        if at < 0 or (after < len(head) and head[after : after + 1] != b"\r"):
-            return _BAD_KEY
-        try:
-            payload = _loads(body)
-        except ValueError:
-            return _BAD_BODY
-        if not isinstance(payload, dict):
-            return _BAD_BODY
+        payload = _checked(head, self._bearer_line if v2 else self._key_line, body)
+        if isinstance(payload, bytes):
+            return payload
         if v2:
             number = next(self._counter)
             answer = (
@@ -159,6 +183,17 @@ class _StubProtocol(asyncio.Protocol):
             self._counter
         )
         return _OK_HEAD % len(answer) + answer
+
+    def _apify(self, head: bytes, target: bytes, body: bytes) -> bytes:
+        path = target.split(b"?", 1)[0]
+        actor = path.split(b"/")[3:-1]
+        if not path.endswith(V2_RUN_SUFFIX) or len(actor) != 1 or not actor[0]:
+            return _NOT_FOUND
+        refusal = _checked(head, self._bearer_line, body)
+        if isinstance(refusal, bytes):
+            return refusal
+        answer = _APIFY_RUN % (b"run%017d" % next(self._counter))
+        return _CREATED_HEAD % len(answer) + answer
 
     def _send(self, response: bytes) -> None:
         if self._latency > 0:

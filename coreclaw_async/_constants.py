@@ -63,6 +63,10 @@ DEFAULT_CAPACITY_BACKOFF_MAX = 30.0
 # (paths with ids in them could otherwise grow it without bound).
 URL_CACHE_SIZE = 1024
 
+# aiohttp timeouts the session manager keeps, by whole milliseconds left to the deadline
+# (attempts sent within the same millisecond share one); beyond this the cache starts over.
+TIMEOUT_CACHE_SIZE = 256
+
 # How much of a response body an error keeps for diagnostics.
 BODY_EXCERPT_LIMIT = 512
 

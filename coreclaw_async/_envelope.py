@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._constants import BODY_EXCERPT_LIMIT, REQUEST_ID_HEADERS
-from ._json import loads
+from ._json import decode
 from .errors import (
     UNKNOWN_OUTCOME_CODES,
     AuthenticationError,
@@ -26,7 +26,17 @@ from .errors import (
     error_class_for_code,
 )
 
-__all__ = ["body_excerpt", "error_for_status", "error_from_envelope", "parse_retry_after", "redact", "unwrap"]
+__all__ = [
+    "add_request_id",
+    "body_excerpt",
+    "decode",
+    "error_for_status",
+    "error_from_envelope",
+    "failure_for",
+    "parse_retry_after",
+    "redact",
+    "unwrap",
+]
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -76,6 +86,14 @@ def _request_id(payload: Mapping[str, Any] | None, headers: Mapping[str, str] | 
     return None
 
 
+def add_request_id(payload: dict[str, Any], data: dict[str, Any], headers: Mapping[str, str] | None) -> None:
+    """Copy the answer's request id (from the envelope, else a response header) into ``data``,
+    a dict decoded from this very answer, for the model to keep."""
+    request_id = _request_id(payload, headers)
+    if request_id is not None:
+        data["request_id"] = request_id
+
+
 def unwrap(
     raw: bytes,
     *,
@@ -96,31 +114,52 @@ def unwrap(
     ``keep_request_id`` the answer's request id is added to an object ``data`` as
     ``request_id``, for the model to keep.
     """
-    try:
-        payload = loads(raw)
-    except ValueError:
-        payload = None
-    if type(payload) is dict:
-        code = payload.get("code")
-        if type(code) is int:
-            if code == 0:
-                data = payload.get("data")
-                if keep_request_id and type(data) is dict:
-                    request_id = _request_id(payload, headers)
-                    if request_id is not None:
-                        data["request_id"] = request_id  # decoded just now: ours to change
-                return data
-            raise error_from_envelope(
-                payload,
-                raw,
-                http_status=http_status,
-                method=method,
-                path=path,
-                headers=headers,
-                secret=secret,
-                not_found=not_found,
-            )
-    raise error_for_status(
+    payload = decode(raw)
+    # The success test of the session's hot path, spelled the same way: an int code equal to 0.
+    code = payload.get("code") if type(payload) is dict else None
+    if code == 0 and type(code) is int:
+        data = payload.get("data")
+        if keep_request_id and type(data) is dict:
+            add_request_id(payload, data, headers)
+        return data
+    raise failure_for(
+        payload,
+        raw,
+        http_status=http_status,
+        method=method,
+        path=path,
+        headers=headers,
+        secret=secret,
+        not_found=not_found,
+    )
+
+
+def failure_for(
+    payload: Any,
+    raw: bytes,
+    *,
+    http_status: int,
+    method: str,
+    path: str,
+    headers: Mapping[str, str] | None,
+    secret: str | None,
+    not_found: type[CoreClawAPIError] | None = None,
+) -> CoreClawAPIError:
+    """The error an answer that is not a successful envelope stands for (``payload`` is what
+    ``raw`` decoded to, ``None`` if it is not JSON): by ``code`` for an error envelope, by HTTP
+    status for anything else."""
+    if type(payload) is dict and type(payload.get("code")) is int:
+        return error_from_envelope(
+            payload,
+            raw,
+            http_status=http_status,
+            method=method,
+            path=path,
+            headers=headers,
+            secret=secret,
+            not_found=not_found,
+        )
+    return error_for_status(
         http_status,
         raw,
         payload,

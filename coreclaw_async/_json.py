@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -21,12 +22,13 @@ _orjson = _optional("orjson")  # the optional "speedups" extra
 HAS_ORJSON = _orjson is not None
 
 
-def dumps(obj: Any) -> bytes:
-    """Serialise ``obj`` to compact UTF-8 JSON bytes."""
-    if _orjson is not None:
-        out: bytes = _orjson.dumps(obj)
-        return out
+def _dumps_stdlib(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# Serialise an object to compact UTF-8 JSON bytes: orjson's own function when it is installed
+# (every request body goes through here, so no wrapper of ours around it), else the stdlib's.
+dumps: Callable[[Any], bytes] = _dumps_stdlib if _orjson is None else _orjson.dumps
 
 
 def loads(raw: bytes) -> Any:
@@ -53,6 +55,20 @@ def loads(raw: bytes) -> Any:
         return json.loads(text, strict=False)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def decode(raw: bytes) -> Any:
+    """:func:`loads` of a response body, ``None`` when it is not JSON (the envelope check's
+    first step, with the common case of orjson and plain bytes in one function call)."""
+    if _orjson is not None and type(raw) is bytes and _TWENTY_ZEROS not in raw.translate(_DIGITS_TO_ZERO):
+        try:
+            return _orjson.loads(raw)
+        except _orjson.JSONDecodeError:
+            pass
+    try:
+        return loads(raw)
+    except ValueError:
+        return None
 
 
 _HUGE_INT = re.compile(rb"\d{20}")

@@ -120,9 +120,11 @@ class Operation(Generic[RespT]):
         head, _, rest = self.path.partition("{" + self.placeholders[0] + "}")
         return head, rest
 
-    @property
-    def plain(self) -> bool:
-        """True when the request's fields go to the wire as they are (no path ids, no renames)."""
+    plain: bool = attrs.field(init=False, repr=False, eq=False)
+    """True when the request's fields go to the wire as they are (no path ids, no renames)."""
+
+    @plain.default
+    def _is_plain(self) -> bool:
         return not self.placeholders and not self.wire_names
 
     def render(self, fields: dict[str, Any] | None) -> tuple[str, dict[str, Any] | None]:

@@ -206,7 +206,6 @@ class Retrier:
         counters = self.counters
         capacity = self.capacity if kind is Kind.RUN_START and policy.wait_for_capacity else None
         retries_allowed = policy.max_retries if max_retries is None else max_retries
-        loop = asyncio.get_running_loop()
         retries = 0
         attempt_no = 0
         last_refusal: ConcurrencyLimitError | None = None
@@ -238,7 +237,8 @@ class Retrier:
                     capacity.leave(held, started=started)
                     if started is False and self.budget is not None:
                         # Other clients of the account hold their waiting starts off as long.
-                        self.budget.capacity_full(max(capacity.probe_at - loop.time(), 0.0))
+                        now = asyncio.get_running_loop().time()
+                        self.budget.capacity_full(max(capacity.probe_at - now, 0.0))
             if failure is None:
                 counters.succeeded += 1
                 return result
@@ -256,7 +256,7 @@ class Retrier:
                     self.observer.capacity_refused(name, error, attempt_no)
                 continue
             if verdict == "retry" and retries < retries_allowed and (may_retry is None or may_retry(error)):
-                now = loop.time()
+                now = asyncio.get_running_loop().time()
                 # After a rate limit on a gated call the wait is the client-wide cooldown,
                 # served in the gate; other failures back off on their own.
                 delay = 0.0

@@ -25,10 +25,10 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ._budget import SharedBudget
-from ._constants import LOGGER_NAME, URL_CACHE_SIZE
+from ._constants import LOGGER_NAME, TIMEOUT_CACHE_SIZE, URL_CACHE_SIZE
 from ._converter import converter
 from ._dialect import Dialect
-from ._envelope import body_excerpt, unwrap
+from ._envelope import add_request_id, body_excerpt, decode, failure_for
 from ._json import dumps
 from ._limits import GateTimeout, Limiter
 from ._operation import Kind, Operation
@@ -43,7 +43,6 @@ from .errors import (
     AuthenticationError,
     BudgetUnavailableError,
     ClientStateError,
-    CoreClawError,
     InvalidParameterError,
     RateLimitError,
     ResponseValidationError,
@@ -79,6 +78,11 @@ _SHARED_GATE_MESSAGES = {
     "call's deadline (the start was not sent)",
     "ask": "The shared budget's Redis did not answer before this call's deadline (the request was not sent)",
 }
+
+
+# The converter's unstructure hook of each request model, looked up once (every hook is
+# registered at import time), so each call skips cattrs' dispatch.
+_ENCODERS: dict[type, Callable[[Any], Any]] = {}
 
 
 def default_user_agent() -> str:
@@ -142,6 +146,7 @@ class SessionManager:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._urls: dict[str, URL] = {}
+        self._timeouts: dict[int, aiohttp.ClientTimeout] = {}
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/json",
@@ -266,8 +271,16 @@ class SessionManager:
             require_optional_timeout("timeout", timeout)
         if max_retries is not None:
             require_optional_int("max_retries", max_retries, minimum=0)
-        fields = converter.unstructure(request) if request is not None else None
-        path, fields = op.render(fields)
+        fields: dict[str, Any] | None = None
+        if request is not None:
+            encode = _ENCODERS.get(type(request))
+            if encode is None:
+                encode = _ENCODERS[type(request)] = converter.get_unstructure_hook(type(request))
+            fields = encode(request)
+        if op.plain and op.encode is None:
+            path = op.path  # what render() gives for such an operation, without the call
+        else:
+            path, fields = op.render(fields)
         body: bytes | None = None
         params: dict[str, Any] | None = None
         if op.in_query:
@@ -296,7 +309,8 @@ class SessionManager:
             # closed before it began leaves no coroutine behind that was never awaited.
             run = functools.partial(self._run, op, path, request, attempt, deadline, max_retries)
             return self.observer.traced(op, path, request, run, sending)
-        attempt = functools.partial(self._attempt, op, path, body, params, on_send)
+        # The plain function, not the bound method: one object less for every call in flight.
+        attempt = functools.partial(SessionManager._attempt, self, op, path, body, params, on_send)
         return self._run(op, path, request, attempt, deadline, max_retries)
 
     def _run(
@@ -347,6 +361,7 @@ class SessionManager:
                 outcome="not_sent",
             )
         limiter = self.limiter
+        # ``now`` stays the time of sending unless something below waits.
         if not limiter.try_acquire(now):
             try:
                 # The wait for a slot has its own budget (pool_timeout); a cooldown or the
@@ -359,20 +374,28 @@ class SessionManager:
                     path=path,
                     outcome="not_sent",
                 ) from None
+            now = loop.time()
         lease: object | None = None
         budget = self.budget
         if budget is not None:
             lease = await self._acquire_shared(budget, op, path, deadline)
+            now = loop.time()
         epoch = limiter.epoch
         stage: Stage = "request"
         try:
             session = self._session
             if session is None or self._loop is not loop or not self._owns_session or self._closed:
                 session = self.http_session(method=op.method, path=path)
-            remaining = max(deadline - loop.time(), 0.001)
-            # The connect timer fires before the total one, so a deadline that passes while
-            # connecting is reported as such (not sent), not as a timeout after sending.
-            timeout = aiohttp.ClientTimeout(total=remaining, connect=min(self.pool_timeout, remaining * 0.95))
+            # The time left, in whole milliseconds rounded down: the timer may fire up to 1 ms
+            # before the deadline, never after it, and the attempts that start within the same
+            # millisecond share one ClientTimeout instead of building one each.
+            url = self._urls.get(path)
+            if url is None:
+                url = self.url(path)
+            left_ms = int((deadline - now) * 1000.0)
+            timeout = self._timeouts.get(left_ms)
+            if timeout is None:
+                timeout = self._timeout_for(left_ms)
             self.counters.requests += 1
             if on_send is not None:
                 on_send(True)
@@ -381,7 +404,7 @@ class SessionManager:
                 # the envelope check needs every answer as it came.
                 async with session.request(
                     op.method,
-                    self.url(path),
+                    url,
                     data=body,
                     params=params,
                     headers=self._request_headers,
@@ -402,8 +425,16 @@ class SessionManager:
             limiter.release()
             if budget is not None:
                 budget.release(lease)
-        try:
-            data = unwrap(
+        payload = decode(raw)
+        # The success test of unwrap(), inline: an int code equal to 0 (False == 0 is no success).
+        code = payload.get("code") if type(payload) is dict else None
+        if code == 0 and type(code) is int:
+            data = payload.get("data")
+            if op.keeps_request_id and type(data) is dict:
+                add_request_id(payload, data, headers)
+        else:
+            error = failure_for(
+                payload,
                 raw,
                 http_status=status,
                 method=op.method,
@@ -411,9 +442,7 @@ class SessionManager:
                 headers=headers,
                 secret=self.api_key,
                 not_found=op.not_found,
-                keep_request_id=op.keeps_request_id,
             )
-        except CoreClawError as error:
             if isinstance(error, RateLimitError):
                 cooldown = self.retrier.policy.delay(retry_no, error, self.rng)
                 limiter.on_rate_limited(cooldown, epoch=epoch)
@@ -421,7 +450,7 @@ class SessionManager:
                     budget.rate_limited(cooldown)
             if on_send is not None and error.outcome in _NOTHING_CREATED:
                 on_send(False)
-            raise
+            raise error
         limiter.on_success()
         parse = op.parse
         if parse is None:
@@ -434,6 +463,17 @@ class SessionManager:
             raise self._validation_error(op, path, data, transform_error(exc, path="$")) from None
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise self._validation_error(op, path, data, [f"{exc!r} @ $"]) from None
+
+    def _timeout_for(self, left_ms: int) -> aiohttp.ClientTimeout:
+        """The aiohttp timeout of an attempt with ``left_ms`` milliseconds left (at least 1), cached."""
+        total = max(left_ms, 1) / 1000.0
+        # The connect timer fires before the total one, so a deadline that passes while
+        # connecting is reported as such (not sent), not as a timeout after sending.
+        timeout = aiohttp.ClientTimeout(total=total, connect=min(self.pool_timeout, total * 0.95))
+        if len(self._timeouts) >= TIMEOUT_CACHE_SIZE:
+            self._timeouts.clear()
+        self._timeouts[left_ms] = timeout
+        return timeout
 
     async def _acquire_shared(
         self, budget: SharedBudget, op: Operation[Any], path: str, deadline: float

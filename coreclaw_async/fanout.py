@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import operator
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeAlias
 
-import attrs
-
 from ._background import BackgroundIterator
 from ._constants import LOGGED_SLUGS, LOGGER_NAME, MAX_CONCURRENCY
+from ._outcomes import KeptOutcomes, TaskRunOutcome, _outcome
 from ._validation import require_int
 from .errors import CoreClawError, InvalidParameterError, RunStartUnknownError
 from .models.runs import StartedRun
@@ -61,42 +59,6 @@ class Launcher(Protocol):
         """The error for a start that was in flight when the batch stopped (outcome unknown)."""
 
 
-@attrs.frozen
-class TaskRunOutcome:
-    """What became of one item of a fan-out.
-
-    Exactly one of ``run`` and ``error`` is set, except for the rare ``started=True`` with a
-    ``ResponseValidationError`` (the server said yes but its answer could not be read).
-
-    Attributes:
-        index: the item's position in the input (0-based).
-        request: the ``TaskRunRequest`` that was sent (callback URL filled in), or the item
-            as given when it could not be turned into one (then ``error`` says why).
-        run: the started run, when the start succeeded.
-        error: why there is no run: a ``CoreClawError`` (``InvalidParameterError`` for a bad
-            item, ``RunStartUnknownError`` when the start may or may not have happened, ...).
-        started: ``True`` if a run was created, ``False`` if certainly not (never sent, or
-            refused), ``None`` if unknown: reconcile those with ``runs.list`` before retrying.
-
-    Example::
-
-        async for outcome in client.tasks.run_many(slugs):
-            if outcome.started is None:
-                to_reconcile.append(outcome.request)
-    """
-
-    index: int
-    request: Any
-    run: StartedRun | None
-    error: CoreClawError | None
-    started: bool | None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the run was started and its slug is known (``run`` is set)."""
-        return self.run is not None
-
-
 def _started(error: CoreClawError) -> bool | None:
     if error.outcome in ("not_sent", "rejected"):
         return False
@@ -125,6 +87,23 @@ def _slugs(outcomes: list[TaskRunOutcome]) -> str:
     return ", ".join(slugs) + more
 
 
+class _Slot:
+    """The item one launcher task is starting: its index and request (``None`` between items),
+    and whether an attempt is out (a run may exist) or it waits at the client's gates (none can)."""
+
+    __slots__ = ("index", "request", "sending")
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.request: TaskRunRequest | None = None
+        self.sending = False
+
+    def mark(self, sending: bool) -> None:
+        """The launcher's ``on_send``: an attempt begins sending (``True``) or ended with nothing
+        created (``False``)."""
+        self.sending = sending
+
+
 class _Pool:
     """The machinery behind one batch: the launcher tasks, the input, the hand-off buffer.
 
@@ -141,17 +120,19 @@ class _Pool:
         async_source: AsyncIterator[Any] | None,
         tasks: int,
         buffer: int,
+        sink: KeptOutcomes | None = None,
     ) -> None:
         self._launcher = launcher
+        # run_all's list: outcomes (or their compact records) go straight into it, with no
+        # hand-off and no buffer limit.
+        self._sink = sink
         self._sync_source = sync_source
         self._async_source = async_source
         self._task_count = tasks
         self._buffer = buffer
         self._ready: deque[TaskRunOutcome] = deque()
-        # Prepared starts still waiting at the client's gates (certainly not sent), and those
-        # that have begun sending (a run may exist once they have).
-        self._waiting: dict[int, TaskRunRequest] = {}
-        self._in_flight: dict[int, TaskRunRequest] = {}
+        # What each launcher task is starting right now (one item at a time each).
+        self._slots: list[_Slot] = []
         self._next_index = 0
         self._exhausted = False
         self.source_error: Exception | None = None
@@ -171,58 +152,67 @@ class _Pool:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight) + len(self._waiting)
-
-    def _sending(self, index: int, sending: bool) -> None:
-        # Between attempts (a capacity wait, a retry after a refusal) a start is back to
-        # "certainly nothing created"; only while an attempt is out may a run exist.
-        source, target = (self._waiting, self._in_flight) if sending else (self._in_flight, self._waiting)
-        request = source.pop(index, None)
-        if request is not None:
-            target[index] = request
+        return sum(slot.request is not None for slot in self._slots)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._live = self._task_count
+        self._slots = [_Slot() for _ in range(self._task_count)]
         self._launchers = [
-            loop.create_task(self._launch_loop(), name=f"coreclaw_async.run_many-launcher-{number}")
-            for number in range(self._task_count)
+            loop.create_task(self._launch_loop(slot), name=f"coreclaw_async.run_many-launcher-{number}")
+            for number, slot in enumerate(self._slots)
         ]
 
     # -- launcher tasks --------------------------------------------------------------
 
-    async def _launch_loop(self) -> None:
+    async def _launch_loop(self, slot: _Slot) -> None:
         launcher = self._launcher
+        mark = slot.mark
+        sink = self._sink
+        ready = self._ready
+        sync_source = self._sync_source
         try:
             while not self._stopping:
-                if len(self._ready) >= self._buffer:
+                if len(ready) >= self._buffer:
                     # The consumer is behind: launch nothing more until it catches up.
                     self._room.clear()
                     await self._room.wait()
                     continue
-                if self._async_source is not None:
-                    pulled = await self._pull_async(self._async_source)
+                if sync_source is not None:
+                    # Taken here, not in a helper: every item passes this way.
+                    if self._exhausted:
+                        return
+                    try:
+                        item = next(sync_source)
+                    except StopIteration:
+                        self._exhausted = True
+                        return
+                    except Exception as exc:
+                        self._source_failed(exc)
+                        return
+                    index = self._next_index
+                    self._next_index = index + 1
                 else:
-                    pulled = self._pull_sync()
-                if pulled is None:
-                    return
-                index, item = pulled
+                    pulled = await self._pull_async(self._async_source)
+                    if pulled is None:
+                        return
+                    index, item = pulled
                 try:
                     request = launcher.prepare(item)
                 except InvalidParameterError as error:
-                    outcome = TaskRunOutcome(index=index, request=item, run=None, error=error, started=False)
+                    outcome = TaskRunOutcome(index, item, None, error, False)
                 else:
                     # The start is awaited here rather than in a helper coroutine: one
                     # coroutine less per item, and one frame less at every resumption.
-                    # Left in place if we are cancelled below: once sending began, that makes
-                    # the item "unreconciled"; before, it is known not started.
-                    self._waiting[index] = request
+                    # Left in the slot if we are cancelled below: once sending began, that
+                    # makes the item "unreconciled"; before, it is known not started.
+                    slot.index = index
+                    slot.request = request
+                    slot.sending = False
                     try:
-                        run = await launcher.start(request, functools.partial(self._sending, index))
+                        run = await launcher.start(request, mark)
                     except CoreClawError as error:
-                        outcome = TaskRunOutcome(
-                            index=index, request=request, run=None, error=error, started=_started(error)
-                        )
+                        outcome = _outcome(index, request, None, error, _started(error))
                     except Exception as exc:
                         # A bug of ours, not a verdict on the item: report it on the item, never
                         # abort the batch.
@@ -231,35 +221,31 @@ class _Pool:
                         )
                         outcome = _unexpected_outcome(index, request, exc)
                     else:
-                        # Positional (index, request, run, error, started): cheaper than keywords.
-                        outcome = TaskRunOutcome(index, request, run, None, True)
-                    self._waiting.pop(index, None)
-                    self._in_flight.pop(index, None)
-                self._ready.append(outcome)
-                self._output.set()
+                        if sink is not None and type(item) is str and type(run) is StartedRun:
+                            # run_all keeps this until the end: as atoms in a tuple, which the
+                            # garbage collector stops tracking, rather than two more objects
+                            # for every later collection to walk. outcomes_in_order() rebuilds
+                            # them (a tuple the size of the outcome, whose memory it reuses).
+                            record = sink.record(index, item, request.callback_url, run)
+                            if record is not None:
+                                slot.request = None
+                                sink.append(record)
+                                continue
+                        outcome = _outcome(index, request, run, None, True)
+                    slot.request = None
+                if sink is None:
+                    ready.append(outcome)
+                    self._output.set()
+                else:
+                    sink.append((index, outcome))
         finally:
             self._live -= 1
             self._output.set()
 
-    def _pull_sync(self) -> tuple[int, Any] | None:
-        if self._exhausted or self._sync_source is None:
-            return None
-        try:
-            item = next(self._sync_source)
-        except StopIteration:
-            self._exhausted = True
-            return None
-        except Exception as exc:
-            self._source_failed(exc)
-            return None
-        index = self._next_index
-        self._next_index += 1
-        return index, item
-
-    async def _pull_async(self, source: AsyncIterator[Any]) -> tuple[int, Any] | None:
+    async def _pull_async(self, source: AsyncIterator[Any] | None) -> tuple[int, Any] | None:
         # An async iterator (an async generator above all) must not be advanced twice at once.
         async with self._pull_lock:
-            if self._exhausted:
+            if self._exhausted or source is None:
                 return None
             try:
                 item = await source.__anext__()
@@ -323,16 +309,19 @@ class _Pool:
         for task in pending:
             task.cancel()
         self._room.set()
-        self.unreconciled = [
-            TaskRunOutcome(i, r, None, self._launcher.in_flight_error(r), None)
-            for i, r in sorted(self._in_flight.items())
-        ]
-        self._in_flight.clear()
-        never_sent = [
-            TaskRunOutcome(i, r, None, _closed_before_sending(), False)
-            for i, r in sorted(self._waiting.items())
-        ]
-        self._waiting.clear()
+        unreconciled: list[TaskRunOutcome] = []
+        never_sent: list[TaskRunOutcome] = []
+        for slot in sorted(self._slots, key=operator.attrgetter("index")):
+            request = slot.request
+            if request is None:
+                continue
+            slot.request = None
+            if slot.sending:
+                error = self._launcher.in_flight_error(request)
+                unreconciled.append(TaskRunOutcome(slot.index, request, None, error, None))
+            else:
+                never_sent.append(TaskRunOutcome(slot.index, request, None, _closed_before_sending(), False))
+        self.unreconciled = unreconciled
         self.undelivered = list(self._ready) + never_sent
         self._ready.clear()
         if self.unreconciled:
@@ -393,6 +382,10 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
     If iterating the input raises, the outcomes already in flight are still yielded and then
     the input's exception is raised from the ``async for``.
 
+    Given a list as ``records`` (what ``run_all`` does), the batch appends every outcome to it
+    as it finishes, some in a compact form, and yields none: iterating it then only waits for
+    the end, and ``run_all`` turns the list into outcomes by input position.
+
     Example::
 
         async with client.tasks.run_many(slugs, concurrency=20) as batch:
@@ -403,7 +396,14 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
 
     _how_to_use = "use `async with client.tasks.run_many(...)` or call aclose()"
 
-    def __init__(self, launcher: Launcher, requests: TaskRunRequests, *, concurrency: int) -> None:
+    def __init__(
+        self,
+        launcher: Launcher,
+        requests: TaskRunRequests,
+        *,
+        concurrency: int,
+        records: KeptOutcomes | None = None,
+    ) -> None:
         require_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         if isinstance(requests, (str, bytes)):
             raise InvalidParameterError(
@@ -424,7 +424,12 @@ class TaskRunBatch(BackgroundIterator[TaskRunOutcome]):
                 "requests", f"must be an iterable or async iterable, got {type(requests).__name__}"
             )
         self._pool = _Pool(
-            launcher, sync_source=sync_source, async_source=async_source, tasks=tasks, buffer=concurrency
+            launcher,
+            sync_source=sync_source,
+            async_source=async_source,
+            tasks=tasks,
+            buffer=concurrency,
+            sink=records,
         )
         super().__init__(self._pool)
         self.concurrency = concurrency

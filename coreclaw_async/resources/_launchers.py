@@ -29,6 +29,11 @@ __all__ = ["ReceiverLauncher", "TaskLauncher"]
 logger = logging.getLogger(LOGGER_NAME)
 
 
+_new_object = object.__new__
+_set_task_slug = TaskRunRequest.__dict__["task_slug"].__set__
+_set_callback_url = TaskRunRequest.__dict__["callback_url"].__set__
+
+
 class TaskLauncher:
     """Launches saved-Task runs for one call or one batch (the fan-out's :class:`Launcher`)."""
 
@@ -65,12 +70,16 @@ class TaskLauncher:
             url = self._default_url
             if url is None and self._needs_url:
                 require_callback_url("callback_url", None)
-            return TaskRunRequest(item, url)  # (task_slug, callback_url): positional is cheaper
+            # TaskRunRequest(item, url), filled in through its slots (it has no validators).
+            request: TaskRunRequest = _new_object(TaskRunRequest)
+            _set_task_slug(request, item)
+            _set_callback_url(request, url)
+            return request
         if not isinstance(item, TaskRunRequest):
             raise InvalidParameterError(
                 "task_slug", f"must be a string or a TaskRunRequest, got {type(item).__name__}"
             )
-        request: TaskRunRequest = item
+        request = item
         require_slug("task_slug", request.task_slug)
         if request.callback_url is not None:
             require_callback_url("callback_url", request.callback_url)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._constants import DEFAULT_MAX_PAGES, LOGGER_NAME, MAX_CONCURRENCY, V2_MAX_PAGE_SIZE
+from .._outcomes import KeptOutcomes, outcomes_in_order
 from .._pagination import KeyedIterator, check_page_args
 from .._validation import (
     require_bool,
@@ -179,6 +180,26 @@ class AsyncTasks(Resource):
                     if outcome.started is None:
                         log_for_reconciliation(outcome.request)
         """
+        return self._batch(
+            requests,
+            callback_url=callback_url,
+            callback=callback,
+            concurrency=concurrency,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+
+    def _batch(
+        self,
+        requests: TaskRunRequests,
+        *,
+        callback_url: str | None,
+        callback: CallbackReceiver | None,
+        concurrency: int | None,
+        timeout: float | None,
+        max_retries: int | None,
+        records: KeptOutcomes | None = None,
+    ) -> TaskRunBatch:
         launcher = self._launcher(
             callback_url=callback_url, callback=callback, timeout=timeout, max_retries=max_retries
         )
@@ -188,6 +209,7 @@ class AsyncTasks(Resource):
             concurrency=min(self._manager.max_connections, MAX_CONCURRENCY)
             if concurrency is None
             else concurrency,
+            records=records,
         )
 
     async def run_all(
@@ -220,21 +242,24 @@ class AsyncTasks(Resource):
         """
         if on_cancel is not None and not callable(on_cancel):
             raise InvalidParameterError("on_cancel", f"must be callable, got {type(on_cancel).__name__}")
-        outcomes: builtins.list[TaskRunOutcome] = []
-        batch = self.run_many(
+        # The batch appends each outcome (or its compact record) here as it finishes: no hand-off
+        # through its buffer, and nothing more per item for the garbage collector to walk.
+        records = KeptOutcomes()
+        batch = self._batch(
             requests,
             callback_url=callback_url,
             callback=callback,
             concurrency=concurrency,
             timeout=timeout,
             max_retries=max_retries,
+            records=records,
         )
         try:
             async with batch:
-                async for outcome in batch:
-                    outcomes.append(outcome)
+                async for _ in batch:  # yields nothing; ends when every item has its outcome
+                    pass
         except asyncio.CancelledError:
-            finished = outcomes + batch.undelivered
+            finished = outcomes_in_order(records) + batch.undelivered
             if on_cancel is not None:
                 known = sorted(finished + batch.unreconciled, key=operator.attrgetter("index"))
                 try:
@@ -249,8 +274,7 @@ class AsyncTasks(Resource):
                 len(batch.unreconciled),
             )
             raise
-        outcomes.sort(key=operator.attrgetter("index"))
-        return outcomes
+        return outcomes_in_order(records)
 
     # -- saved Task management (API v2) ---------------------------------------------------
 
