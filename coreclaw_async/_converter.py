@@ -409,7 +409,8 @@ def make_converter(*, strict: bool = False) -> Converter:
         _is_request_model,
         lambda cls: make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=True),
     )
-    conv.register_unstructure_hook(TaskRunRequest, unstructure_task_run)
+    # This class only: a subclass with fields of its own keeps the generated hook, which sends them.
+    conv.register_unstructure_hook_func(lambda cls: cls is TaskRunRequest, unstructure_task_run)
     return conv
 
 

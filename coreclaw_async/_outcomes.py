@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from ._converter import converter
 from .errors import CoreClawError
 from .models.runs import StartedRun
 from .models.tasks import TaskRunRequest
@@ -61,6 +62,8 @@ class TaskRunOutcome:
     # Either (request, run, (error, started)), or for a lean outcome (slug, run slug, _Lean
     # holding the callback URL): three slots serve both, so a kept outcome is one small object.
     __slots__ = ("_a", "_b", "_c", "index")
+    # Positional patterns, as with the attrs class it was: ``case TaskRunOutcome(i, req, run, err, ok)``.
+    __match_args__ = ("index", "request", "run", "error", "started")
 
     index: int
     _a: Any
@@ -117,7 +120,7 @@ class TaskRunOutcome:
         return (self.index, self.request, self.run, self.error, self.started)
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is not TaskRunOutcome:
+        if type(other) is not type(self):
             return NotImplemented
         return self._key() == other._key()
 
@@ -126,7 +129,7 @@ class TaskRunOutcome:
 
     def __repr__(self) -> str:
         return (
-            f"TaskRunOutcome(index={self.index!r}, request={self.request!r}, run={self.run!r}, "
+            f"{type(self).__name__}(index={self.index!r}, request={self.request!r}, run={self.run!r}, "
             f"error={self.error!r}, started={self.started!r})"
         )
 
@@ -137,7 +140,37 @@ class TaskRunOutcome:
         raise attrs.exceptions.FrozenInstanceError()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (TaskRunOutcome, self._key())
+        return (type(self), self._key())
+
+    def asdict(self) -> dict[str, Any]:
+        """The outcome as a dict of its five fields (the models as they are), as
+        ``attrs.asdict(outcome, recurse=False)`` gave when it was an attrs class."""
+        return {
+            "index": self.index,
+            "request": self.request,
+            "run": self.run,
+            "error": self.error,
+            "started": self.started,
+        }
+
+
+def _unstructure_outcome(outcome: TaskRunOutcome) -> dict[str, Any]:
+    """What the converter made of the outcome when it was an attrs class: its fields, the
+    models unstructured, the error as it is."""
+    return {
+        "index": outcome.index,
+        "request": converter.unstructure(outcome.request),
+        "run": converter.unstructure(outcome.run),
+        "error": outcome.error,
+        "started": outcome.started,
+    }
+
+
+def _is_outcome(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, TaskRunOutcome)
+
+
+converter.register_unstructure_hook_func(_is_outcome, _unstructure_outcome)
 
 
 # The slots' own setters: how an immutable outcome (and the models it builds) are filled in.
@@ -194,6 +227,10 @@ class KeptOutcomes(list[Any]):
     """
 
     __slots__ = ("lean",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (at any protocol) and copied as the plain list of outcomes run_all returns.
+        return (list, (list(self),))
 
     def __init__(self) -> None:
         super().__init__()

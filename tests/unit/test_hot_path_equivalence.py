@@ -186,3 +186,56 @@ async def test_a_prepared_slug_is_the_request_the_constructor_builds() -> None:
     assert type(prepared) is TaskRunRequest
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         prepared.task_slug = "other"  # type: ignore[misc]
+
+
+def test_an_outcome_matches_positionally_and_unstructures_as_its_fields() -> None:
+    error = InvalidParameterError("task_slug", "bad")
+    outcome = _lean(3, SLUG, _Lean(URL), "r1")
+    match outcome:
+        case TaskRunOutcome(index, request, run, None, True):
+            assert (index, request, run) == (3, TaskRunRequest(SLUG, URL), StartedRun(run_slug="r1"))
+        case _:
+            pytest.fail("no positional match")
+    assert converter.unstructure(outcome) == {
+        "index": 3,
+        "request": {"task_slug": SLUG, "callback_url": URL},
+        "run": converter.unstructure(StartedRun(run_slug="r1")),
+        "error": None,
+        "started": True,
+    }
+    failed = TaskRunOutcome(1, "", None, error, False)
+    assert failed.asdict() == {"index": 1, "request": "", "run": None, "error": error, "started": False}
+
+
+def test_kept_outcomes_pickle_as_a_plain_list() -> None:
+    records = KeptOutcomes()
+    record = records.record(0, SLUG, URL, StartedRun(run_slug="r0"))
+    assert record is not None
+    records.append(record)
+    outcomes = outcomes_in_order(records)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        again = pickle.loads(pickle.dumps(outcomes, protocol))
+        assert type(again) is list
+        assert again == list(outcomes)
+
+
+def test_subclasses_keep_their_own_fields_and_identity() -> None:
+    @attrs.frozen
+    class PriorityRequest(TaskRunRequest):
+        priority: int = 0
+
+    assert converter.unstructure(PriorityRequest(SLUG, URL, 5)) == {
+        "task_slug": SLUG,
+        "callback_url": URL,
+        "priority": 5,
+    }
+
+    a, b = MyOutcome(0, "x", None, None, None), MyOutcome(0, "x", None, None, None)
+    assert a == b
+    assert a != TaskRunOutcome(0, "x", None, None, None)
+    assert repr(a).startswith("MyOutcome(")
+    assert type(pickle.loads(pickle.dumps(a))) is MyOutcome
+
+
+class MyOutcome(TaskRunOutcome):
+    __slots__ = ()
