@@ -6,9 +6,6 @@ ledger grows with every start by design, and tracemalloc must see only the clien
 
 from __future__ import annotations
 
-import asyncio
-import signal
-import sys
 import tracemalloc
 from collections.abc import AsyncIterator
 
@@ -17,6 +14,7 @@ import pytest
 from coreclaw_async import AsyncCoreClaw
 
 from ..conftest import CALLBACK_URL
+from ..served_fake import served_fake
 
 pytestmark = pytest.mark.slow
 
@@ -28,34 +26,8 @@ CONCURRENCY = 20
 async def remote_fake(api_version: str) -> AsyncIterator[dict[str, str]]:
     """A FakeCoreClaw serving ``api_version`` in a child process; yields its ``KEY=value``
     start-up lines as a dict."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coreclaw_async.testing",
-        "--port",
-        "0",
-        "--api-versions",
-        api_version,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    stdout = proc.stdout
-    assert stdout is not None
-
-    async def read_settings() -> dict[str, str]:
-        settings: dict[str, str] = {}
-        while len(settings) < 3:
-            line = (await stdout.readline()).decode().strip()
-            assert line, "the fake exited before it printed its settings"
-            key, _, value = line.partition("=")
-            settings[key] = value
-        return settings
-
-    try:
-        yield await asyncio.wait_for(read_settings(), 30)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        await proc.wait()
+    async with served_fake("--api-versions", api_version) as settings:
+        yield settings
 
 
 async def _launch(client: AsyncCoreClaw, slugs: list[str], count: int) -> int:

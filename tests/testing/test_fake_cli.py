@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 
 import aiohttp
 import pytest
@@ -12,6 +10,8 @@ import pytest
 from coreclaw_async import AccountInfo, AsyncCoreClaw, RateLimitError, ServerError
 from coreclaw_async.testing import Fault
 from coreclaw_async.testing.__main__ import FaultSpec, build_fake, build_parser, main, parse_fault
+
+from ..served_fake import served_fake
 
 
 def test_every_account_and_callback_flag_reaches_the_fake() -> None:
@@ -131,12 +131,7 @@ def test_invalid_settings_exit_with_status_2_before_serving(
 
 
 async def test_a_served_fake_shares_its_limits_and_reports_stats_to_the_parent() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coreclaw_async.testing",
-        "--port",
-        "0",
+    async with served_fake(
         "--api-key",
         "scraper_api_cli",
         "--rate-limit",
@@ -145,13 +140,8 @@ async def test_a_served_fake_shares_its_limits_and_reports_stats_to_the_parent()
         "1",
         "--inject",
         "server_error:times=inf,user_agent=proc-9",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip() for _ in range(3)]
-        url = dict(line.split("=", 1) for line in lines)["CORECLAW_BASE_URL"]
+    ) as settings:
+        url = settings["CORECLAW_BASE_URL"]
         clients = [
             AsyncCoreClaw(
                 "scraper_api_cli", base_url=url, api_version="v1", max_retries=0, user_agent=f"proc-{n}"
@@ -185,8 +175,3 @@ async def test_a_served_fake_shares_its_limits_and_reports_stats_to_the_parent()
                 assert (stats["faults_applied"], stats["runs_created"]) == (1, 0)
             async with http.get(url + "/_fake/stats", headers={"api-key": "wrong"}) as resp:
                 assert resp.status == 401
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 10)
-    assert proc.returncode == 0, stderr.decode()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -14,27 +12,11 @@ import aiohttp
 
 from coreclaw_async.testing import is_ulid
 
+from ..served_fake import served_fake
+
 
 async def test_module_serves_until_sigterm_and_prints_its_coordinates() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coreclaw_async.testing",
-        "--port",
-        "0",
-        "--api-key",
-        "scraper_api_bench",
-        "--tasks",
-        "2",
-        "--latency",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip() for _ in range(3)]
-        settings = dict(line.split("=", 1) for line in lines)
+    async with served_fake("--api-key", "scraper_api_bench", "--tasks", "2", "--latency", "0") as settings:
         assert settings["CORECLAW_API_KEY"] == "scraper_api_bench"
         slugs = settings["CORECLAW_TASK_SLUGS"].split(",")
         assert len(slugs) == 2
@@ -49,42 +31,17 @@ async def test_module_serves_until_sigterm_and_prints_its_coordinates() -> None:
             ) as resp,
         ):
             assert (await resp.json())["code"] == 0
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 10)
-    assert proc.returncode == 0, stderr.decode()
 
 
 async def test_module_serves_only_the_api_versions_asked_for() -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coreclaw_async.testing",
-        "--port",
-        "0",
-        "--api-key",
-        "scraper_api_v2",
-        "--api-versions",
-        "v2",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        assert proc.stdout is not None
-        lines = [(await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip() for _ in range(3)]
-        url = dict(line.split("=", 1) for line in lines)["CORECLAW_BASE_URL"]
+    async with served_fake("--api-key", "scraper_api_v2", "--api-versions", "v2") as settings:
+        url = settings["CORECLAW_BASE_URL"]
         headers = {"Authorization": "Bearer scraper_api_v2", "api-key": "scraper_api_v2"}
         async with aiohttp.ClientSession(headers=headers) as http:
             async with http.get(url + "/api/v2/users/account") as resp:
                 assert (await resp.json())["code"] == 0
             async with http.post(url + "/api/v1/account/info") as resp:
                 assert resp.status == 404
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(proc.communicate(), 10)
-    assert proc.returncode == 0, stderr.decode()
 
 
 def test_pytest_plugin_provides_a_started_fake(tmp_path: Path) -> None:
