@@ -14,6 +14,7 @@ import pytest
 
 from coreclaw_async.testing import FakeCoreClaw
 
+from ..requirements import missing
 from .support import cli_env, run_cli, write_slugs
 
 
@@ -160,7 +161,7 @@ def test_ctrl_c_while_the_library_is_still_being_imported_exits_130_without_a_tr
 def test_the_console_script_interrupted_at_once_ends_without_a_traceback() -> None:
     script = Path(sys.executable).with_name("coreclaw-async")
     if not script.exists():
-        pytest.skip("the console script is not installed next to this interpreter")
+        missing("the console script is not installed next to this interpreter")
     proc = subprocess.Popen(
         [str(script), "tasks", "run-many", "-", "--progress", "none"],
         stdin=subprocess.PIPE,

@@ -17,6 +17,7 @@ import pytest
 
 from coreclaw_async.testing import FakeCoreClaw
 
+from ..requirements import require_module
 from .support import DEADLINE, Result, cli_env, fake_slugs, run_cli, write_slugs
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
@@ -73,7 +74,7 @@ async def on_a_terminal(prefix: list[str], args: list[str], env: dict[str, str])
 
 
 async def test_on_a_terminal_the_live_display_draws_while_the_ledger_goes_to_stdout(tmp_path: Path) -> None:
-    pytest.importorskip("rich")
+    require_module("rich")
     async with FakeCoreClaw(api_versions=("v2",)) as fake:
         path = write_slugs(tmp_path / "slugs.txt", [fake.task_slugs[i % 3] for i in range(300)])
 
@@ -122,7 +123,7 @@ def both_on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> tu
 
 
 async def test_with_stdout_on_the_same_narrow_terminal_ledger_lines_are_written_whole(tmp_path: Path) -> None:
-    pytest.importorskip("rich")
+    require_module("rich")
     async with FakeCoreClaw(api_versions=("v2",)) as fake:
         path = write_slugs(tmp_path / "slugs.txt", [fake.task_slugs[i % 3] for i in range(50)])
 

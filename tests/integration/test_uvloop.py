@@ -14,9 +14,10 @@ import pytest
 
 from coreclaw_async import StartedRun
 
+from ..requirements import require_module
 from .support import serving
 
-uvloop = pytest.importorskip("uvloop")
+uvloop = require_module("uvloop")
 
 
 def _on_uvloop(api_version: str, scenario: str) -> None:
